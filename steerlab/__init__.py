@@ -1,0 +1,37 @@
+"""steerlab: activation steering and emergent-misalignment analysis for (vision-)language models.
+
+Quick start::
+
+    import steerlab
+    lab = steerlab.attach(model)
+    with lab.record(layers=[6, -1], positions="last") as rec:
+        model(**batch)
+    vec = steerlab.SteeringVector({6: direction})
+    with lab.steer(vec, coefficient=4.0, positions="generated"):
+        model.generate(**inputs)
+"""
+
+__version__ = "0.1.0"
+
+from steerlab.hooks import (
+    HOOK_POINTS,
+    ActivationStore,
+    ArchitectureError,
+    Lab,
+    attach,
+    orthogonalize_weights,
+)
+from steerlab.vectors import SteeringVector, Subspace, load
+
+__all__ = [
+    "HOOK_POINTS",
+    "ActivationStore",
+    "ArchitectureError",
+    "Lab",
+    "SteeringVector",
+    "Subspace",
+    "__version__",
+    "attach",
+    "load",
+    "orthogonalize_weights",
+]

@@ -1,0 +1,169 @@
+"""Streaming activations to disk as bounded safetensors shards, and reading them back lazily.
+
+Layout of a store directory::
+
+    shard-00000.safetensors   # tensors "L{layer}.{point}" [n, d_model], "example_index" [n],
+    shard-00001.safetensors   # "position" [n]; metadata: number of tokens
+    manifest.json             # written last: keys, d_model, dtype, shard list, token count
+
+Every shard is written to a temporary file and renamed into place, so a crash leaves only
+complete shards; a store without a manifest (an interrupted run) still reads back its
+complete shards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from steerlab._io import atomic_path
+
+Key = tuple[int, str]
+_META = ("example_index", "position")
+
+
+def key_name(key: Key) -> str:
+    return f"L{key[0]}.{key[1]}"
+
+
+def parse_key(name: str) -> Key:
+    layer, point = name[1:].split(".", 1)
+    return int(layer), point
+
+
+class ShardWriter:
+    """Buffers activations and writes a shard whenever ``shard_bytes`` is reached."""
+
+    def __init__(self, directory: str | Path, shard_bytes: int = 256 * 2**20) -> None:
+        if shard_bytes <= 0:
+            raise ValueError(f"shard_bytes must be positive, got {shard_bytes}")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        existing = list(self.directory.glob("shard-*.safetensors"))
+        if existing or (self.directory / "manifest.json").exists():
+            raise FileExistsError(
+                f"{self.directory} already holds an activation store; pass an empty directory"
+            )
+        self.shard_bytes = shard_bytes
+        self._buf: dict[str, list[torch.Tensor]] = {}
+        self._buf_bytes = 0
+        self._buf_tokens = 0
+        self.shards: list[dict] = []
+        self.n_tokens = 0
+
+    def append(self, tensors: dict[str, torch.Tensor]) -> None:
+        n = int(tensors["example_index"].shape[0])
+        for name, t in tensors.items():
+            self._buf.setdefault(name, []).append(t)
+            self._buf_bytes += t.numel() * t.element_size()
+        self._buf_tokens += n
+        if self._buf_bytes >= self.shard_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buf_tokens:
+            return
+        name = f"shard-{len(self.shards):05d}.safetensors"
+        tensors = {k: torch.cat(v).contiguous() for k, v in self._buf.items()}
+        with atomic_path(self.directory / name) as tmp:
+            save_file(tensors, str(tmp), metadata={"n_tokens": str(self._buf_tokens)})
+        self.shards.append({"file": name, "n_tokens": self._buf_tokens})
+        self.n_tokens += self._buf_tokens
+        self._buf.clear()
+        self._buf_bytes = 0
+        self._buf_tokens = 0
+
+    def close(self, keys: list[Key], d_model: int, dtype: torch.dtype, extra: dict) -> None:
+        self.flush()
+        manifest = {
+            "format": "steerlab.activations/1",
+            "keys": [key_name(k) for k in keys],
+            "d_model": d_model,
+            "dtype": str(dtype).removeprefix("torch."),
+            "n_tokens": self.n_tokens,
+            "shards": self.shards,
+            **extra,
+        }
+        with atomic_path(self.directory / "manifest.json") as tmp:
+            tmp.write_text(json.dumps(manifest, indent=2))
+
+
+class ActivationStore:
+    """Read-only, lazy view of a store directory written by ``lab.record(to_disk=...)``.
+
+    Nothing is loaded until asked for; :meth:`iter_chunks` streams ``[chunk, d_model]``
+    tensors one shard at a time, so memory stays bounded by the shard size.
+
+    Raises:
+        FileNotFoundError: the directory holds no shards.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        manifest = self.directory / "manifest.json"
+        if manifest.exists():
+            self.manifest = json.loads(manifest.read_text())
+            self._files = [self.directory / s["file"] for s in self.manifest["shards"]]
+            self.complete = True
+        else:  # interrupted run: every renamed shard is complete by construction
+            self._files = sorted(self.directory.glob("shard-*.safetensors"))
+            self.manifest = {}
+            self.complete = False
+        if not self._files:
+            raise FileNotFoundError(f"no activation shards in {self.directory}")
+        with safe_open(str(self._files[0]), "pt") as f:
+            names = [k for k in f.keys() if k not in _META]
+            first = f.get_slice(names[0])
+            self.d_model = int(first.get_shape()[1])
+        self.keys: list[Key] = [parse_key(n) for n in names]
+
+    def __len__(self) -> int:
+        if "n_tokens" in self.manifest:
+            return int(self.manifest["n_tokens"])
+        total = 0
+        for path in self._files:
+            with safe_open(str(path), "pt") as f:
+                total += int(f.metadata()["n_tokens"])
+        return total
+
+    def _resolve(self, key: Key | int) -> str:
+        if isinstance(key, int):
+            matches = [k for k in self.keys if k[0] == key]
+            if len(matches) != 1:
+                raise KeyError(f"layer {key} is ambiguous or missing; keys: {self.keys}")
+            key = matches[0]
+        if tuple(key) not in self.keys:
+            raise KeyError(f"{key} not recorded; keys: {self.keys}")
+        return key_name(tuple(key))
+
+    def iter_chunks(self, key: Key | int | str, chunk_tokens: int = 65536) -> Iterator[torch.Tensor]:
+        """Yield ``[<=chunk_tokens, d_model]`` activations (or metadata) in recording order."""
+        name = key if key in _META else self._resolve(key)
+        for path in self._files:
+            with safe_open(str(path), "pt") as f:
+                sl = f.get_slice(name)
+                n = int(sl.get_shape()[0])
+                for start in range(0, n, chunk_tokens):
+                    yield sl[start : min(n, start + chunk_tokens)]
+
+    def load(self, key: Key | int | str) -> torch.Tensor:
+        """All tokens of one key, concatenated: ``[n_tokens, d_model]``."""
+        return torch.cat(list(self.iter_chunks(key)))
+
+    def __getitem__(self, key: Key | int) -> torch.Tensor:
+        return self.load(key)
+
+    @property
+    def example_index(self) -> torch.Tensor:
+        """``[n_tokens]`` example index of each recorded token."""
+        return self.load("example_index")
+
+    @property
+    def position(self) -> torch.Tensor:
+        """``[n_tokens]`` absolute position of each recorded token in its example."""
+        return self.load("position")

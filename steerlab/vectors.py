@@ -1,0 +1,414 @@
+"""Steering vectors and subspaces: values with metadata, arithmetic, and safetensors I/O.
+
+- :class:`SteeringVector`: one direction per layer, ``{layer: Tensor[d_model]}``, e.g. a
+  difference in means (Turner et al. 2025; Arditi et al. 2024).
+- :class:`Subspace`: an orthonormal basis per layer, ``{layer: Tensor[k, d_model]}``, with
+  explained variance ratios and the mean it was fitted around (PCA of activations).
+
+Both save to safetensors with metadata (:meth:`save`) and load back with validation
+(:func:`load`); a pickle is never read. :meth:`SteeringVector.to_gguf` writes a llama.cpp
+control vector.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from steerlab._io import atomic_path, refuse_pickle
+
+FORMAT = "steerlab/1"
+
+
+def _version() -> str:
+    from steerlab import __version__
+
+    return __version__
+
+
+def _check_tensor(name: str, t: Any, ndim: int) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.ndim != ndim:
+        shape = "[d_model]" if ndim == 1 else "[k, d_model]"
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be floating point, got {t.dtype}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+    return t
+
+
+def _check_layers(d: dict, what: str) -> dict[int, torch.Tensor]:
+    if not isinstance(d, dict) or not d:
+        raise ValueError(f"{what} must be a non-empty dict {{layer: tensor}}, got {d!r}")
+    for k in d:
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"{what} keys must be int layer indices, got {k!r}")
+    return dict(sorted(d.items()))
+
+
+@dataclass
+class SteeringVector:
+    """A direction per layer: ``directions[layer]`` is ``Tensor[d_model]``.
+
+    Args:
+        directions: ``{layer: Tensor[d_model]}``; all of the same ``d_model``, finite.
+        **metadata: free-form, JSON-serialisable metadata (model, hook_point, method, ...).
+
+    Raises:
+        ValueError: empty dict, wrong shape, mismatched ``d_model`` or NaN/inf values.
+        TypeError: non-int layer keys or non-tensor values.
+
+    Example:
+        >>> v = SteeringVector({6: torch.randn(576)}, hook_point="resid_post")
+        >>> (2 * v - v).normalize().directions[6].norm()
+        tensor(1.0000)
+    """
+
+    directions: dict[int, torch.Tensor]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, directions: dict[int, torch.Tensor], **metadata: Any) -> None:
+        directions = _check_layers(directions, "directions")
+        dims = set()
+        for layer, t in directions.items():
+            _check_tensor(f"direction for layer {layer}", t, 1)
+            dims.add(int(t.shape[0]))
+        if len(dims) != 1:
+            raise ValueError(f"directions have different d_model across layers: {sorted(dims)}")
+        self.directions = directions
+        self.metadata = dict(metadata)
+
+    @property
+    def layers(self) -> list[int]:
+        return list(self.directions)
+
+    @property
+    def d_model(self) -> int:
+        return int(next(iter(self.directions.values())).shape[0])
+
+    def _combine(self, other: SteeringVector, sign: float) -> SteeringVector:
+        if not isinstance(other, SteeringVector):
+            return NotImplemented
+        if other.d_model != self.d_model:
+            raise ValueError(f"d_model mismatch: {self.d_model} vs {other.d_model}")
+        out = {k: v.clone() for k, v in self.directions.items()}
+        for layer, v in other.directions.items():
+            v = v.to(out[layer].dtype) if layer in out else v
+            out[layer] = out[layer] + sign * v if layer in out else sign * v.clone()
+        return SteeringVector(out, **self.metadata)
+
+    def __add__(self, other: SteeringVector) -> SteeringVector:
+        return self._combine(other, 1.0)
+
+    def __sub__(self, other: SteeringVector) -> SteeringVector:
+        return self._combine(other, -1.0)
+
+    def __mul__(self, scalar: float) -> SteeringVector:
+        if not isinstance(scalar, (int, float)) or isinstance(scalar, bool):
+            return NotImplemented
+        return SteeringVector({k: v * scalar for k, v in self.directions.items()}, **self.metadata)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> SteeringVector:
+        return self * -1.0
+
+    def normalize(self) -> SteeringVector:
+        """Unit-norm direction at every layer. Raises ``ValueError`` on a zero direction."""
+        out = {}
+        for layer, v in self.directions.items():
+            n = v.norm()
+            if n == 0:
+                raise ValueError(f"cannot normalize the zero direction at layer {layer}")
+            out[layer] = v / n
+        return SteeringVector(out, **{**self.metadata, "normalization": "unit"})
+
+    def to(self, *args: Any, **kwargs: Any) -> SteeringVector:
+        """Cast / move every direction, like ``Tensor.to``."""
+        return SteeringVector(
+            {k: v.to(*args, **kwargs) for k, v in self.directions.items()}, **self.metadata
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write safetensors (``direction.{layer}`` tensors) with metadata, atomically."""
+        tensors = {f"direction.{k}": v.detach().contiguous().cpu() for k, v in self.directions.items()}
+        return _save(path, tensors, "steering_vector", self.metadata, self.layers, self.d_model)
+
+    def to_gguf(self, path: str | os.PathLike, *, model_hint: str | None = None) -> Path:
+        """Export as a llama.cpp control vector (GGUF, arch ``controlvector``).
+
+        Tensor ``direction.{layer}`` holds the float32 direction added to the output of block
+        ``layer`` (llama.cpp's 0-based layer index; index 0 is not steerable there, so a
+        direction at layer 0 raises ``ValueError``).
+        """
+        import gguf
+
+        if 0 in self.directions:
+            raise ValueError("llama.cpp control vectors cannot steer layer 0; drop that layer")
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            writer = gguf.GGUFWriter(str(tmp), "controlvector")
+            hint = model_hint or str(self.metadata.get("family", "llama"))
+            writer.add_string("controlvector.model_hint", hint)
+            writer.add_uint32("controlvector.layer_count", len(self.directions))
+            for layer, v in self.directions.items():
+                writer.add_tensor(f"direction.{layer}", v.detach().float().cpu().numpy())
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+            writer.close()
+        return path
+
+
+def _orthonormal(basis: torch.Tensor) -> torch.Tensor:
+    """Orthonormal rows spanning ``basis`` rows (QR in float64, sign-fixed, rank-checked)."""
+    b64 = basis.double()
+    q, r = torch.linalg.qr(b64.T)
+    diag = torch.diagonal(r)
+    if (diag.abs() <= 1e-10 * max(1.0, float(b64.norm()))).any():
+        raise ValueError(f"basis of shape {tuple(basis.shape)} is rank deficient")
+    q = q * torch.sign(diag)
+    return q.T.to(basis.dtype)
+
+
+@dataclass
+class Subspace:
+    """An orthonormal basis per layer: ``bases[layer]`` is ``Tensor[k, d_model]``.
+
+    Rows are sorted by decreasing explained variance when they come from PCA; ``[:k]``
+    is the top-k subspace.
+
+    Args:
+        bases: ``{layer: Tensor[k, d_model]}``. Rows must be orthonormal (within 1e-4);
+            use :meth:`from_vectors` to orthonormalise arbitrary rows.
+        explained_variance_ratio: ``{layer: Tensor[k]}``, optional.
+        mean: ``{layer: Tensor[d_model]}``, optional: the mean the PCA was centred on.
+        **metadata: free-form, JSON-serialisable metadata.
+
+    Raises:
+        ValueError: wrong shapes, NaN/inf, or non-orthonormal rows.
+    """
+
+    bases: dict[int, torch.Tensor]
+    explained_variance_ratio: dict[int, torch.Tensor] = field(default_factory=dict)
+    mean: dict[int, torch.Tensor] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        bases: dict[int, torch.Tensor],
+        explained_variance_ratio: dict[int, torch.Tensor] | None = None,
+        mean: dict[int, torch.Tensor] | None = None,
+        **metadata: Any,
+    ) -> None:
+        bases = _check_layers(bases, "bases")
+        dims = set()
+        for layer, b in bases.items():
+            _check_tensor(f"basis for layer {layer}", b, 2)
+            gram = b.double() @ b.double().T
+            if not torch.allclose(gram, torch.eye(len(b), dtype=torch.float64), atol=1e-4):
+                raise ValueError(
+                    f"basis for layer {layer} is not orthonormal; use Subspace.from_vectors"
+                )
+            dims.add(int(b.shape[1]))
+        if len(dims) != 1:
+            raise ValueError(f"bases have different d_model across layers: {sorted(dims)}")
+        self.bases = bases
+        self.explained_variance_ratio = {
+            k: _check_tensor(f"explained_variance_ratio[{k}]", v, 1)
+            for k, v in (explained_variance_ratio or {}).items()
+        }
+        self.mean = {k: _check_tensor(f"mean[{k}]", v, 1) for k, v in (mean or {}).items()}
+        self.metadata = dict(metadata)
+
+    @classmethod
+    def from_vectors(cls, vectors: dict[int, torch.Tensor] | SteeringVector, **metadata) -> Subspace:
+        """Orthonormalise arbitrary rows ``{layer: Tensor[k, d_model] or [d_model]}``."""
+        if isinstance(vectors, SteeringVector):
+            metadata = {**vectors.metadata, **metadata}
+            vectors = vectors.directions
+        vectors = _check_layers(vectors, "vectors")
+        bases = {}
+        for k, v in vectors.items():
+            v = v.unsqueeze(0) if v.ndim == 1 else v
+            _check_tensor(f"vectors for layer {k}", v, 2)
+            bases[k] = _orthonormal(v)
+        return cls(bases, **metadata)
+
+    @property
+    def layers(self) -> list[int]:
+        return list(self.bases)
+
+    @property
+    def d_model(self) -> int:
+        return int(next(iter(self.bases.values())).shape[1])
+
+    @property
+    def k(self) -> dict[int, int]:
+        return {layer: int(b.shape[0]) for layer, b in self.bases.items()}
+
+    def top(self, k: int) -> Subspace:
+        """The first ``k`` basis rows per layer. Raises ``ValueError`` if ``k`` exceeds a basis."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        for layer, b in self.bases.items():
+            if k > b.shape[0]:
+                raise ValueError(f"k={k} but layer {layer} has only {b.shape[0]} basis vectors")
+        return Subspace(
+            {layer: b[:k] for layer, b in self.bases.items()},
+            {layer: r[:k] for layer, r in self.explained_variance_ratio.items()},
+            dict(self.mean),
+            **self.metadata,
+        )
+
+    def __add__(self, other: Subspace) -> Subspace:
+        """Span of both subspaces (layer by layer), re-orthonormalised."""
+        if not isinstance(other, Subspace):
+            return NotImplemented
+        out = dict(self.bases)
+        for layer, b in other.bases.items():
+            out[layer] = torch.cat([out[layer], b.to(out[layer].dtype)]) if layer in out else b
+        return Subspace(
+            {layer: _span(b) for layer, b in out.items()}, **{**self.metadata, "combined": "span"}
+        )
+
+    def __sub__(self, other: Subspace) -> Subspace:
+        """The part of ``self`` orthogonal to ``other``, re-orthonormalised."""
+        if not isinstance(other, Subspace):
+            return NotImplemented
+        out = {}
+        for layer, b in self.bases.items():
+            if layer in other.bases:
+                q = other.bases[layer].to(b.dtype)
+                b = b - (b @ q.T) @ q
+            out[layer] = _span(b)
+        return Subspace(out, **{**self.metadata, "combined": "difference"})
+
+    def __mul__(self, scalar: float) -> Subspace:
+        """A subspace is scale-invariant: ``c * S`` spans ``S`` for ``c != 0``."""
+        if not isinstance(scalar, (int, float)) or isinstance(scalar, bool):
+            return NotImplemented
+        if scalar == 0:
+            raise ValueError("0 * Subspace is not a subspace")
+        return Subspace(
+            {k: b * math.copysign(1.0, scalar) for k, b in self.bases.items()},
+            dict(self.explained_variance_ratio),
+            dict(self.mean),
+            **self.metadata,
+        )
+
+    __rmul__ = __mul__
+
+    def normalize(self) -> Subspace:
+        """Re-orthonormalise every basis (removes drift after casts to low precision)."""
+        return Subspace(
+            {k: _orthonormal(b.float()).to(b.dtype) for k, b in self.bases.items()},
+            dict(self.explained_variance_ratio),
+            dict(self.mean),
+            **self.metadata,
+        )
+
+    def to(self, *args: Any, **kwargs: Any) -> Subspace:
+        return Subspace(
+            {k: v.to(*args, **kwargs) for k, v in self.bases.items()},
+            {k: v.to(*args, **kwargs) for k, v in self.explained_variance_ratio.items()},
+            {k: v.to(*args, **kwargs) for k, v in self.mean.items()},
+            **self.metadata,
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write safetensors (``basis.{layer}``, ``explained_variance_ratio.{layer}``,
+        ``mean.{layer}``) with metadata, atomically."""
+        tensors = {f"basis.{k}": v.detach().contiguous().cpu() for k, v in self.bases.items()}
+        for k, v in self.explained_variance_ratio.items():
+            tensors[f"explained_variance_ratio.{k}"] = v.detach().contiguous().cpu()
+        for k, v in self.mean.items():
+            tensors[f"mean.{k}"] = v.detach().contiguous().cpu()
+        return _save(path, tensors, "subspace", self.metadata, self.layers, self.d_model)
+
+
+def _span(rows: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
+    """Orthonormal basis of the row span, dropping directions below ``tol`` (via SVD)."""
+    _, s, vh = torch.linalg.svd(rows.double(), full_matrices=False)
+    keep = s > tol * max(1.0, float(s.max()) if len(s) else 1.0)
+    if not keep.any():
+        raise ValueError("the resulting subspace is empty")
+    return vh[keep].to(rows.dtype)
+
+
+_RESERVED = ("format", "kind", "steerlab_version", "d_model", "layers", "created")
+
+
+def _save(path, tensors, kind, metadata, layers, d_model) -> Path:
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"save path must end in .safetensors, got {path.name!r}")
+    meta = {
+        "format": FORMAT,
+        "kind": kind,
+        "steerlab_version": _version(),
+        "d_model": str(d_model),
+        "layers": json.dumps(layers),
+        "created": metadata.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "metadata": json.dumps({k: v for k, v in metadata.items() if k != "created"}, default=str),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def load(path: str | os.PathLike) -> SteeringVector | Subspace:
+    """Load a :class:`SteeringVector` or :class:`Subspace` saved by steerlab.
+
+    Validates the file type (safetensors only; a pickle or ``.pt`` file is refused without
+    being read), tensor shapes, finite values and the metadata.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a pickle file, a non-steerlab safetensors file, or invalid contents.
+    """
+    refuse_pickle(path)
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError(
+                f"{path} is not a steerlab vector file (metadata format={meta.get('format')!r}, "
+                f"expected {FORMAT!r})"
+            )
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    user = json.loads(meta.get("metadata", "{}"))
+    user["created"] = meta.get("created")
+    user["steerlab_version"] = meta.get("steerlab_version")
+    d_model = int(meta["d_model"])
+
+    def group(prefix: str) -> dict[int, torch.Tensor]:
+        return {int(k[len(prefix) :]): v for k, v in tensors.items() if k.startswith(prefix)}
+
+    kind = meta.get("kind")
+    if kind == "steering_vector":
+        obj: SteeringVector | Subspace = SteeringVector(group("direction."), **user)
+    elif kind == "subspace":
+        obj = Subspace(
+            group("basis."),
+            group("explained_variance_ratio."),
+            group("mean."),
+            **user,
+        )
+    else:
+        raise ValueError(f"{path}: unknown kind {kind!r}")
+    if obj.d_model != d_model:
+        raise ValueError(f"{path}: metadata says d_model={d_model}, tensors have {obj.d_model}")
+    if json.loads(meta["layers"]) != obj.layers:
+        raise ValueError(f"{path}: metadata layers {meta['layers']} do not match the tensors")
+    return obj
