@@ -48,11 +48,15 @@ class _Slot:
     handle: RemovableHandle | None = None
 
     def run(self, h: torch.Tensor, ctx: Any) -> torch.Tensor:
+        flat = h.ndim == 2 and ctx is not None and h.shape[0] == ctx.batch * ctx.seq
+        x = h.view(ctx.batch, ctx.seq, -1) if flat else h  # OPT's MLP runs on [b*s, d]
         for fn in self.interventions:
-            h = fn(h, ctx)
+            x = fn(x, ctx)
         for rec in self.recorders:
-            rec.capture(self.key, h, ctx)
-        return h
+            rec.capture(self.key, x, ctx)
+        if flat:
+            return h if x.data_ptr() == h.data_ptr() else x.reshape(h.shape)
+        return x
 
 
 class Lab:
@@ -331,18 +335,20 @@ class Lab:
             slots = []
             self._recordings.append(rec)
             rec.example_base = self._tracker.examples_seen
+            ok = False
             try:
                 for key in keys:
                     slot = self._slot(*key)
                     slot.recorders.append(rec)
                     slots.append(slot)
                 yield rec
+                ok = True
             finally:
                 self._recordings.remove(rec)
                 for slot in slots:
                     slot.recorders.remove(rec)
                     self._release(slot)
-                rec.close()
+                rec.close(ok)
 
     @contextlib.contextmanager
     def steer(

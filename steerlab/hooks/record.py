@@ -155,8 +155,10 @@ class Recording:
         self._meta["example_index"].append(meta[0])
         self._meta["position"].append(meta[1])
 
-    def close(self) -> None:
-        if self._writer is not None:
+    def close(self, ok: bool = True) -> None:
+        """Flush the last shard and write the manifest; after an error, write nothing more
+        (the complete shards already on disk stay readable, the store reads as incomplete)."""
+        if self._writer is not None and ok:
             dtype = self.dtype or torch.float32
             self._writer.close(self.keys, self.d_model, dtype, {"positions": str(self.positions)})
 
