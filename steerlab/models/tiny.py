@@ -288,7 +288,9 @@ def _build_vlm(family: str, num_layers: int) -> PreTrainedModel:
         return cls_model(config)
     if family == "paligemma":
         config = tf.PaliGemmaConfig(
-            text_config=dict(_llama_like_text(num_layers, tie_word_embeddings=True), model_type="gemma"),
+            text_config=dict(
+                _llama_like_text(num_layers, tie_word_embeddings=True), model_type="gemma"
+            ),
             vision_config=dict(_siglip_vision(v_layers), model_type="siglip_vision_model"),
             image_token_index=_IMAGE,
             vocab_size=_VOCAB,
@@ -342,6 +344,7 @@ def tiny(
     else:
         model = _build_vlm(family, num_layers)
     model.config.name_or_path = f"tiny-{family}"
+    model.name_or_path = model.config.name_or_path
     model._steerlab_tiny_family = family
     model.to(dtype)
     model.eval()
@@ -389,35 +392,35 @@ def _special_ids(config: Any) -> set[int]:
     return ids
 
 
-def _image_block(family: str, config: Any) -> tuple[list[int], int]:
-    """Token ids that stand for one image in the prompt, and the number of those that are
-    image-feature placeholders (the rest are begin/end wrapper tokens)."""
+def _image_block(family: str, config: Any) -> list[int]:
+    """Token ids that stand for one image in the prompt: the image-feature placeholders,
+    wrapped in begin/end-of-image tokens where the architecture uses them."""
     if family == "gemma3-vlm":
         n = int(config.mm_tokens_per_image)
-        return [config.boi_token_index] + [config.image_token_index] * n + [
-            config.eoi_token_index
-        ], n
+        return [config.boi_token_index] + [config.image_token_index] * n + [config.eoi_token_index]
     if family == "llava":
         v = config.vision_config
         n = (v.image_size // v.patch_size) ** 2
         if config.vision_feature_select_strategy == "full":
             n += 1
-        return [config.image_token_index] * n, n
+        return [config.image_token_index] * n
     if family == "qwen2-vl":
         v = config.vision_config
         side = _IMAGE_SIZE // v.patch_size
         n = side * side // (v.spatial_merge_size**2)
-        return [config.vision_start_token_id] + [config.image_token_id] * n + [
-            config.vision_end_token_id
-        ], n
+        return (
+            [config.vision_start_token_id]
+            + [config.image_token_id] * n
+            + [config.vision_end_token_id]
+        )
     if family == "smolvlm":
         v = config.vision_config
         n = (v.image_size // v.patch_size) ** 2 // (config.scale_factor**2)
-        return [config.image_token_id] * n, n
+        return [config.image_token_id] * n
     if family == "paligemma":
         v = config.vision_config
         n = (v.image_size // v.patch_size) ** 2
-        return [config.image_token_index] * n, n
+        return [config.image_token_index] * n
     raise AssertionError(family)  # pragma: no cover
 
 
@@ -506,7 +509,7 @@ def tiny_inputs(
     use_image = image and family in VLM_FAMILIES
     block: list[int] = []
     if use_image:
-        block, _ = _image_block(family, config)
+        block = _image_block(family, config)
     block_t = torch.tensor(block, dtype=torch.long)
     total = seq + len(block)
     short = min(3, seq - 1) if padding else 0
