@@ -347,7 +347,18 @@ def _span(rows: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
     return vh[keep].to(rows.dtype)
 
 
-_RESERVED = ("format", "kind", "steerlab_version", "d_model", "layers", "created")
+# Standard metadata, written as top-level safetensors metadata so other tools can read it
+# without parsing steerlab's JSON blob. Missing values are written as "".
+STANDARD_METADATA = (
+    "model",
+    "revision",
+    "family",
+    "hook_point",
+    "method",
+    "normalization",
+    "dataset_fingerprint",
+)
+_DERIVED = ("steerlab_version", "d_model", "layers", "created")
 
 
 def _save(path, tensors, kind, metadata, layers, d_model) -> Path:
@@ -361,8 +372,13 @@ def _save(path, tensors, kind, metadata, layers, d_model) -> Path:
         "d_model": str(d_model),
         "layers": json.dumps(layers),
         "created": metadata.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "metadata": json.dumps({k: v for k, v in metadata.items() if k != "created"}, default=str),
+        "metadata": json.dumps(
+            {k: v for k, v in metadata.items() if k not in _DERIVED}, default=str
+        ),
     }
+    for key in STANDARD_METADATA:
+        value = metadata.get(key)
+        meta[key] = "" if value is None else str(value)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return path
@@ -388,9 +404,13 @@ def load(path: str | os.PathLike) -> SteeringVector | Subspace:
             )
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     user = json.loads(meta.get("metadata", "{}"))
-    user["created"] = meta.get("created")
-    user["steerlab_version"] = meta.get("steerlab_version")
     d_model = int(meta["d_model"])
+    user.update(
+        created=meta.get("created"),
+        steerlab_version=meta.get("steerlab_version"),
+        d_model=d_model,
+        layers=json.loads(meta["layers"]),
+    )
 
     def group(prefix: str) -> dict[int, torch.Tensor]:
         return {int(k[len(prefix) :]): v for k, v in tensors.items() if k.startswith(prefix)}
