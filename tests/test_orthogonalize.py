@@ -27,9 +27,12 @@ def test_orthogonalization_matches_runtime_ablation_at_every_layer(family):
     sub = steerlab.Subspace.from_vectors({0: torch.randn(2, 64)})
     q = sub.bases[0]
     lab = steerlab.attach(model)
-    with torch.no_grad(), lab.ablate(sub, layers=[0], points="resid_pre"), lab.ablate(
-        sub, layers="all", points=("attn_out", "mlp_out")
-    ), lab.record(layers="all") as runtime:
+    with (
+        torch.no_grad(),
+        lab.ablate(sub, layers=[0], points="resid_pre"),
+        lab.ablate(sub, layers="all", points=("attn_out", "mlp_out")),
+        lab.record(layers="all") as runtime,
+    ):
         runtime_logits = model(**inputs).logits
     edited = steerlab.orthogonalize_weights(copy.deepcopy(model), sub)
     static, static_logits = _resid(edited, inputs)

@@ -9,7 +9,7 @@ import torch
 
 import steerlab
 from steerlab.hooks.store import ActivationStore
-from steerlab.models.tiny import tiny, tiny_inputs
+from steerlab.models.tiny import tiny_inputs
 from tests.conftest import inputs_for
 
 POINTS = ("resid_pre", "resid_post", "attn_out", "mlp_out")
@@ -72,7 +72,9 @@ def test_last_is_the_last_real_token_under_left_and_right_padding(llama, padding
         alone = padded["input_ids"][b][real].unsqueeze(0)
         with torch.no_grad(), lab.record(layers=[1], positions="last") as solo:
             llama(input_ids=alone)
-        torch.testing.assert_close(rec.activations[1][b], solo.activations[1][0], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            rec.activations[1][b], solo.activations[1][0], atol=1e-5, rtol=1e-5
+        )
         assert rec.position[b] == int(real.sum()) - 1
 
 
@@ -124,7 +126,9 @@ def test_generate_records_each_token_exactly_once(llama, use_cache):
         llama(input_ids=out[:, :-1], attention_mask=mask)
     order = torch.argsort(rec.example_index * 1000 + rec.position)
     ref_order = torch.argsort(ref.example_index * 1000 + ref.position)
-    torch.testing.assert_close(rec.activations[-1][order], ref.activations[-1][ref_order], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        rec.activations[-1][order], ref.activations[-1][ref_order], atol=1e-4, rtol=1e-4
+    )
 
 
 def test_generated_positions_record_only_new_tokens(llama):
@@ -134,7 +138,9 @@ def test_generated_positions_record_only_new_tokens(llama):
     with torch.no_grad(), lab.record(layers=[0], positions="generated") as rec:
         llama.generate(**inputs, max_new_tokens=4, do_sample=False)
     for b in range(2):
-        assert rec.position[rec.example_index == b].tolist() == [int(lengths[b]) + i for i in range(3)]
+        assert rec.position[rec.example_index == b].tolist() == [
+            int(lengths[b]) + i for i in range(3)
+        ]
 
 
 def test_record_dtype_and_device_options(llama):
@@ -178,9 +184,15 @@ def test_streaming_to_disk_matches_memory_and_bounds_shards(llama, tmp_path):
         for _ in range(5):
             llama(**inputs)
     shard_mb = 40_000 / 2**20  # ~40 kB shards: several per run
-    with torch.no_grad(), lab.record(
-        layers=[0, 2], points=("resid_post", "mlp_out"), to_disk=tmp_path / "acts", shard_mb=shard_mb
-    ) as disk:
+    with (
+        torch.no_grad(),
+        lab.record(
+            layers=[0, 2],
+            points=("resid_post", "mlp_out"),
+            to_disk=tmp_path / "acts",
+            shard_mb=shard_mb,
+        ) as disk,
+    ):
         for _ in range(5):
             llama(**inputs)
     store = ActivationStore(tmp_path / "acts")

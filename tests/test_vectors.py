@@ -56,7 +56,9 @@ def test_subspace_span_difference_and_top_k():
     span = a + b
     assert span.k == {1: 4}
     proj = span.bases[1].T @ span.bases[1]
-    torch.testing.assert_close(proj, torch.diag(torch.tensor([1.0, 1, 1, 1, 0, 0])), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        proj, torch.diag(torch.tensor([1.0, 1, 1, 1, 0, 0])), atol=1e-6, rtol=0
+    )
     diff = a - b
     assert diff.k == {1: 1}
     torch.testing.assert_close(diff.bases[1].abs(), e[:1])
@@ -92,7 +94,9 @@ def test_save_load_round_trip_keeps_tensors_and_metadata(tmp_path):
     assert back.metadata["d_model"] == 16 and back.metadata["layers"] == [-1, 3]
 
     sub = Subspace.from_vectors({2: torch.randn(3, 16)}, method="pca")
-    sub = Subspace(sub.bases, {2: torch.tensor([0.5, 0.2, 0.1])}, {2: torch.randn(16)}, method="pca")
+    sub = Subspace(
+        sub.bases, {2: torch.tensor([0.5, 0.2, 0.1])}, {2: torch.randn(16)}, method="pca"
+    )
     back = steerlab.load(sub.save(tmp_path / "s.safetensors"))
     assert isinstance(back, Subspace)
     assert torch.equal(back.bases[2], sub.bases[2])
@@ -134,9 +138,8 @@ def test_load_rejects_nan_tensors(tmp_path):
 def test_attach_checks_d_model_of_loaded_vectors(tmp_path, llama):
     path = SteeringVector({0: torch.ones(32)}).save(tmp_path / "v.safetensors")
     lab = steerlab.attach(llama)
-    with pytest.raises(ValueError, match="d_model=32"):
-        with lab.steer(steerlab.load(path)):
-            pass
+    with pytest.raises(ValueError, match="d_model=32"), lab.steer(steerlab.load(path)):
+        pass
 
 
 def test_gguf_control_vector_round_trip(tmp_path):

@@ -35,7 +35,9 @@ class _Cached:
         return t
 
 
-def _select(h: torch.Tensor, ctx: CallContext | None, positions: PositionSpec) -> torch.Tensor | None:
+def _select(
+    h: torch.Tensor, ctx: CallContext | None, positions: PositionSpec
+) -> torch.Tensor | None:
     """``[batch, seq, 1]`` mask for ``positions`` (``None`` means all positions)."""
     if isinstance(positions, str) and positions == "all":
         return None

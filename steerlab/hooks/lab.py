@@ -16,7 +16,7 @@ from steerlab.hooks.interventions import Ablate, Steer
 from steerlab.hooks.layers import HOOK_POINTS, HookSite, ModelLayout, find_layout
 from steerlab.hooks.positions import PositionSpec, SequenceTracker, check_positions
 from steerlab.hooks.record import Recording
-from steerlab.vectors import Subspace, SteeringVector, _orthonormal
+from steerlab.vectors import SteeringVector, Subspace, _orthonormal
 
 Intervention = Callable[[torch.Tensor, Any], torch.Tensor]
 LayerSpec = int | Sequence[int] | str | None
@@ -454,7 +454,9 @@ class Lab:
                 obj = obj.top(k)
             bases, stored_mean = obj.bases, obj.mean
         else:
-            raise TypeError(f"ablate expects a Subspace or SteeringVector, got {type(obj).__name__}")
+            raise TypeError(
+                f"ablate expects a Subspace or SteeringVector, got {type(obj).__name__}"
+            )
         self._check_d_model(obj.d_model, type(obj).__name__)
         pts = self._points(points, obj.metadata)
         bases = self._per_layer(bases, layers, type(obj).__name__)
@@ -483,7 +485,9 @@ class Lab:
             raise ValueError(f"mean ablation needs a mean for layers {missing}")
         for layer, m in source.items():
             if m.shape != (self.d_model,):
-                raise ValueError(f"mean for layer {layer} must be [{self.d_model}], got {tuple(m.shape)}")
+                raise ValueError(
+                    f"mean for layer {layer} must be [{self.d_model}], got {tuple(m.shape)}"
+                )
         return {layer: source[layer].detach().float() for layer in bases}
 
 

@@ -33,7 +33,16 @@ _ATTN_NAMES = ("self_attn", "attn", "attention", "self_attention")
 _MLP_NAMES = ("mlp", "feed_forward", "ffn", "block_sparse_moe")
 _MLP_LINEAR_NAMES = ("fc2",)  # OPT: the MLP is two bare Linears on the block
 _FINAL_NORM_NAMES = ("norm", "final_layernorm", "final_layer_norm", "ln_f", "final_norm", "norm_f")
-_OUT_PROJ_NAMES = ("o_proj", "out_proj", "c_proj", "dense", "down_proj", "dense_4h_to_h", "fc2", "wo")
+_OUT_PROJ_NAMES = (
+    "o_proj",
+    "out_proj",
+    "c_proj",
+    "dense",
+    "down_proj",
+    "dense_4h_to_h",
+    "fc2",
+    "wo",
+)
 _SANDWICH = ("post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm")
 
 
@@ -211,7 +220,7 @@ def _homogeneous_lists(root: nn.Module) -> list[tuple[str, nn.ModuleList]]:
 def _common_prefix(a: str, b: str) -> int:
     pa, pb = a.split("."), b.split(".")
     n = 0
-    for x, y in zip(pa, pb):
+    for x, y in zip(pa, pb, strict=False):
         if x != y:
             break
         n += 1

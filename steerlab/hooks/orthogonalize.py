@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from steerlab.hooks.layers import find_layout
-from steerlab.vectors import Subspace, SteeringVector, _orthonormal
+from steerlab.vectors import SteeringVector, Subspace, _orthonormal
 
 
 def _rows(module: nn.Module) -> list[tuple[torch.Tensor, str]]:
@@ -59,10 +59,8 @@ def _project_out(module: nn.Module, u: torch.Tensor) -> None:
     for w, layout in _rows(module):
         q = u.to(device=w.device, dtype=torch.float64)
         w64 = w.double()
-        if layout == "out_in":
-            new = w64 - q.T @ (q @ w64)
-        else:  # "in_out" and "vector": the last dimension is d_model
-            new = w64 - (w64 @ q.T) @ q
+        # "out_in": [d_model, in]; "in_out" / "vector": the last dimension is d_model.
+        new = w64 - q.T @ (q @ w64) if layout == "out_in" else w64 - (w64 @ q.T) @ q
         w.copy_(new.to(w.dtype))
 
 
@@ -141,7 +139,7 @@ def orthogonalize_weights(
     embeddings = []
     stack = list(parent.named_children())
     while stack:
-        name, module = stack.pop()
+        _, module = stack.pop()
         if id(module) in blocks or isinstance(module, nn.ModuleList):
             continue
         if isinstance(module, nn.Embedding) and module.embedding_dim == layout.d_model:

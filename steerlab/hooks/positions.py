@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import torch
 
-PositionSpec = Union[str, torch.Tensor]
+PositionSpec = str | torch.Tensor
 _NAMED = ("all", "prompt", "generated", "last", "response")
 
 

@@ -121,7 +121,9 @@ class Recording:
             self._flat = flat
             self._flat_dev = {}
             self._pending_meta = (
-                (ctx.example_index - self.example_base).unsqueeze(1).expand(-1, ctx.seq)
+                (ctx.example_index - self.example_base)
+                .unsqueeze(1)
+                .expand(-1, ctx.seq)
                 .reshape(-1)[flat],
                 ctx.position.reshape(-1)[flat],
             )

@@ -117,7 +117,7 @@ class ActivationStore:
         if not self._files:
             raise FileNotFoundError(f"no activation shards in {self.directory}")
         with safe_open(str(self._files[0]), "pt") as f:
-            names = [k for k in f.keys() if k not in _META]
+            names = [k for k in f.keys() if k not in _META]  # noqa: SIM118
             first = f.get_slice(names[0])
             self.d_model = int(first.get_shape()[1])
         self.keys: list[Key] = [parse_key(n) for n in names]
@@ -141,7 +141,9 @@ class ActivationStore:
             raise KeyError(f"{key} not recorded; keys: {self.keys}")
         return key_name(tuple(key))
 
-    def iter_chunks(self, key: Key | int | str, chunk_tokens: int = 65536) -> Iterator[torch.Tensor]:
+    def iter_chunks(
+        self, key: Key | int | str, chunk_tokens: int = 65536
+    ) -> Iterator[torch.Tensor]:
         """Yield ``[<=chunk_tokens, d_model]`` activations (or metadata) in recording order."""
         name = key if key in _META else self._resolve(key)
         for path in self._files:
