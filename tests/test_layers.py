@@ -115,3 +115,44 @@ def test_peft_model_decoder_found_in_every_adapter_state(state):
         else:
             out = model(input_ids=ids, output_hidden_states=True)
     torch.testing.assert_close(rec.activations[0], out.hidden_states[1].reshape(-1, 64))
+
+
+class _TupleBlock(nn.Module):
+    """A block in the transformers-4 style: returns ``(hidden_states, extra)``."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.mlp = nn.Linear(d, d)
+
+    def forward(self, hidden_states, attention_mask=None):
+        return hidden_states + self.mlp(hidden_states), None
+
+
+class _TupleModel(nn.Module):
+    def __init__(self, d: int = 8, n: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, d)
+        self.blocks = nn.ModuleList(_TupleBlock(d) for _ in range(n))
+
+    def get_input_embeddings(self):
+        return self.embed
+
+    def forward(self, input_ids, attention_mask=None):
+        h = self.embed(input_ids)
+        for block in self.blocks:
+            h, _ = block(h, attention_mask=attention_mask)
+        return h
+
+
+def test_blocks_returning_tuples_are_hooked():
+    model = _TupleModel()
+    ids = torch.randint(0, 20, (2, 5))
+    lab = steerlab.attach(model)
+    assert lab.layout.blocks_path == "blocks" and lab.d_model == 8
+    vec = steerlab.SteeringVector({0: torch.ones(8)})
+    with torch.no_grad(), lab.record(layers=[0, 1], points=("resid_pre", "resid_post")) as rec:
+        plain = model(ids)
+    with torch.no_grad(), lab.steer(vec, 2.0, layers=[0]), lab.record(layers=[0]) as steered:
+        model(ids)
+    torch.testing.assert_close(steered.activations[0], rec.activations[(0, "resid_post")] + 2.0)
+    torch.testing.assert_close(rec.activations[(1, "resid_post")], plain.reshape(-1, 8))

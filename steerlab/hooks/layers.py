@@ -130,10 +130,12 @@ class ModelLayout:
 
     def _find_site(self, layer: int, point: str) -> HookSite:
         if self.tl_hooks is not None:
-            name = f"blocks.{layer}.hook_{point}"
-            if name not in self.tl_hooks:
-                raise ArchitectureError(f"TransformerLens model has no hook point {name!r}")
-            return HookSite(self.tl_hooks[name], "output")
+            hook = getattr(self.blocks[layer], f"hook_{point}", None)
+            if not isinstance(hook, nn.Module):
+                raise ArchitectureError(
+                    f"TransformerLens model has no hook point blocks.{layer}.hook_{point}"
+                )
+            return HookSite(hook, "output")
         block = self.blocks[layer]
         if point == "resid_pre":
             return HookSite(block, "input")
@@ -360,20 +362,31 @@ def _d_model(embed: nn.Module | None, text_config, blocks) -> int:
 
 
 def _tl_hooks(model: nn.Module) -> dict[str, nn.Module] | None:
+    """TransformerLens models (``HookedTransformer`` or 4.x ``TransformerBridge``): blocks
+    expose ``hook_resid_pre`` / ``hook_resid_post`` ... (directly or as aliases)."""
     hook_dict = getattr(model, "hook_dict", None)
-    if isinstance(hook_dict, dict) and "blocks.0.hook_resid_post" in hook_dict:
+    blocks = getattr(model, "blocks", None)
+    if (
+        isinstance(hook_dict, dict)
+        and isinstance(blocks, nn.ModuleList)
+        and len(blocks) > 0
+        and isinstance(getattr(blocks[0], "hook_resid_post", None), nn.Module)
+    ):
         return hook_dict
     return None
 
 
 def _tl_layout(model: nn.Module, hooks: dict[str, nn.Module]) -> ModelLayout:
-    blocks = getattr(model, "blocks", None)
-    if blocks is None:
-        n = 1 + max(int(k.split(".")[1]) for k in hooks if k.startswith("blocks."))
-        blocks = [None] * n
+    blocks = model.blocks
     cfg = getattr(model, "cfg", None)
     d_model = int(getattr(cfg, "d_model", 0)) or _d_model(None, _text_config(model), blocks)
-    family = str(getattr(cfg, "original_architecture", None) or getattr(cfg, "model_name", "tl"))
+    original = getattr(getattr(model, "original_model", None), "config", None)
+    family = str(
+        getattr(original, "model_type", None)
+        or getattr(cfg, "architecture", None)
+        or getattr(cfg, "original_architecture", None)
+        or getattr(cfg, "model_name", "transformer_lens")
+    )
     return ModelLayout(
         root=model,
         blocks=list(blocks),

@@ -156,6 +156,7 @@ class CallContext:
 
 
 def _find_cache(args: tuple, kwargs: dict) -> Any | None:
+    """The KV cache a call carries, found by type (``transformers.Cache``), never by name."""
     try:
         from transformers.cache_utils import Cache
     except ImportError:  # pragma: no cover
@@ -190,8 +191,9 @@ class SequenceTracker:
     def begin(self, args: tuple, kwargs: dict) -> CallContext | None:
         """Build the context of a root forward call from its inputs."""
         input_ids = kwargs.get("input_ids")
-        if input_ids is None and args and isinstance(args[0], torch.Tensor):
-            input_ids = args[0]
+        if input_ids is None:  # positional, or TransformerLens's ``input``
+            first = args[0] if args else kwargs.get("input")
+            input_ids = first if isinstance(first, torch.Tensor) else None
         embeds = kwargs.get("inputs_embeds")
         ref = input_ids if isinstance(input_ids, torch.Tensor) else embeds
         if not isinstance(ref, torch.Tensor) or ref.ndim < 2:
