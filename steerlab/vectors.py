@@ -262,6 +262,29 @@ class Subspace:
     def k(self) -> dict[int, int]:
         return {layer: int(b.shape[0]) for layer, b in self.bases.items()}
 
+    def k_for(self, fraction: float) -> dict[int, int]:
+        """Per layer, the smallest k whose explained variance ratios sum to ``fraction``.
+
+        Raises:
+            ValueError: ``fraction`` outside (0, 1], no explained variance stored, or the
+                kept components do not reach ``fraction`` (fit with a larger ``max_k``).
+        """
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if not self.explained_variance_ratio:
+            raise ValueError("this subspace has no explained_variance_ratio")
+        out = {}
+        for layer, ratio in self.explained_variance_ratio.items():
+            cumulative = ratio.double().cumsum(0)
+            reached = (cumulative >= fraction - 1e-9).nonzero()
+            if len(reached) == 0:
+                raise ValueError(
+                    f"layer {layer}: the {len(ratio)} kept components explain "
+                    f"{float(cumulative[-1]):.3f} < {fraction}; fit with a larger max_k"
+                )
+            out[layer] = int(reached[0]) + 1
+        return out
+
     def top(self, k: int) -> Subspace:
         """The first ``k`` basis rows per layer. Raises ``ValueError`` if ``k`` exceeds a basis."""
         if k < 1:
