@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-# Zip (torch.save), pickle protocol 2+ opcode, and numpy's pickle-bearing .npy magic.
+# Zip archives (torch.save) and the pickle protocol-2+ opcode.
 _PICKLE_MAGICS = (b"PK\x03\x04", b"\x80")
 
 
@@ -49,12 +49,20 @@ def refuse_pickle(path: str | os.PathLike) -> None:
         raise FileNotFoundError(f"no such file: {path}")
     with open(path, "rb") as fh:
         head = fh.read(9)
-    if path.suffix in {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt"} or head.startswith(
-        _PICKLE_MAGICS
-    ):
+    size = path.stat().st_size
+    if len(head) == 9 and head[8:9] == b"{":
+        header_len = int.from_bytes(head[:8], "little")
+        if 0 < header_len <= size - 8:
+            return  # a safetensors header: 8-byte length, then JSON
+    if head.startswith(_PICKLE_MAGICS) or path.suffix in {
+        ".pt",
+        ".pth",
+        ".pkl",
+        ".pickle",
+        ".ckpt",
+    }:
         raise ValueError(
             f"{path} looks like a pickle / torch.save file; steerlab never unpickles files it is "
             "given. Expected a .safetensors file (convert with safetensors.torch.save_file)."
         )
-    if len(head) < 9 or head[8:9] != b"{":
-        raise ValueError(f"{path} is not a safetensors file (bad header)")
+    raise ValueError(f"{path} is not a safetensors file (bad header)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 import time
 from dataclasses import dataclass, field
@@ -48,13 +49,27 @@ def _check_tensor(name: str, t: Any, ndim: int) -> torch.Tensor:
     return t
 
 
+def _layer_key(k: Any, what: str) -> int:
+    if isinstance(k, bool):
+        raise TypeError(f"{what} keys must be int layer indices, got {k!r}")
+    try:
+        return operator.index(k)  # int, numpy integers, 0-d integer tensors
+    except TypeError:
+        raise TypeError(f"{what} keys must be int layer indices, got {k!r}") from None
+
+
 def _check_layers(d: dict, what: str) -> dict[int, torch.Tensor]:
     if not isinstance(d, dict) or not d:
         raise ValueError(f"{what} must be a non-empty dict {{layer: tensor}}, got {d!r}")
-    for k in d:
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise TypeError(f"{what} keys must be int layer indices, got {k!r}")
-    return dict(sorted(d.items()))
+    return dict(sorted((_layer_key(k, what), v) for k, v in d.items()))
+
+
+# Stale after arithmetic: describe one specific saved/normalised object.
+_NOT_INHERITED = ("created", "steerlab_version", "normalization")
+
+
+def _inherit(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in _NOT_INHERITED}
 
 
 @dataclass
@@ -106,7 +121,7 @@ class SteeringVector:
         for layer, v in other.directions.items():
             v = v.to(out[layer].dtype) if layer in out else v
             out[layer] = out[layer] + sign * v if layer in out else sign * v.clone()
-        return SteeringVector(out, **self.metadata)
+        return SteeringVector(out, **_inherit(self.metadata))
 
     def __add__(self, other: SteeringVector) -> SteeringVector:
         return self._combine(other, 1.0)
@@ -117,7 +132,9 @@ class SteeringVector:
     def __mul__(self, scalar: float) -> SteeringVector:
         if not isinstance(scalar, (int, float)) or isinstance(scalar, bool):
             return NotImplemented
-        return SteeringVector({k: v * scalar for k, v in self.directions.items()}, **self.metadata)
+        return SteeringVector(
+            {k: v * scalar for k, v in self.directions.items()}, **_inherit(self.metadata)
+        )
 
     __rmul__ = __mul__
 
@@ -158,6 +175,11 @@ class SteeringVector:
 
         if 0 in self.directions:
             raise ValueError("llama.cpp control vectors cannot steer layer 0; drop that layer")
+        if any(layer < 0 for layer in self.directions):
+            raise ValueError(
+                f"GGUF control vectors need non-negative layer indices, got {self.layers}; "
+                "resolve negative layers against the model first"
+            )
         path = Path(path)
         with atomic_path(path) as tmp:
             writer = gguf.GGUFWriter(str(tmp), "controlvector")
@@ -178,7 +200,8 @@ def _orthonormal(basis: torch.Tensor) -> torch.Tensor:
     b64 = basis.double()
     q, r = torch.linalg.qr(b64.T)
     diag = torch.diagonal(r)
-    if (diag.abs() <= 1e-10 * max(1.0, float(b64.norm()))).any():
+    # Each row must keep a meaningful part of its own norm after removing the earlier rows.
+    if (diag.abs() <= 1e-6 * b64.norm(dim=1).clamp_min(1e-30)).any():
         raise ValueError(f"basis of shape {tuple(basis.shape)} is rank deficient")
     q = q * torch.sign(diag)
     return q.T.to(basis.dtype)
@@ -218,8 +241,14 @@ class Subspace:
         dims = set()
         for layer, b in bases.items():
             _check_tensor(f"basis for layer {layer}", b, 2)
+            if b.shape[0] > b.shape[1]:
+                raise ValueError(
+                    f"basis for layer {layer} has {b.shape[0]} rows > d_model={b.shape[1]}"
+                )
             gram = b.double() @ b.double().T
-            if not torch.allclose(gram, torch.eye(len(b), dtype=torch.float64), atol=1e-4):
+            # Low-precision casts drift: tolerate a few ulps of the stored dtype.
+            atol = max(1e-4, 8 * torch.finfo(b.dtype).eps)
+            if not torch.allclose(gram, torch.eye(len(b), dtype=torch.float64), atol=atol):
                 raise ValueError(
                     f"basis for layer {layer} is not orthonormal; use Subspace.from_vectors"
                 )
@@ -227,11 +256,24 @@ class Subspace:
         if len(dims) != 1:
             raise ValueError(f"bases have different d_model across layers: {sorted(dims)}")
         self.bases = bases
-        self.explained_variance_ratio = {
-            k: _check_tensor(f"explained_variance_ratio[{k}]", v, 1)
-            for k, v in (explained_variance_ratio or {}).items()
-        }
-        self.mean = {k: _check_tensor(f"mean[{k}]", v, 1) for k, v in (mean or {}).items()}
+        d_model = dims.pop()
+        self.explained_variance_ratio = {}
+        for k, v in (explained_variance_ratio or {}).items():
+            k = _layer_key(k, "explained_variance_ratio")
+            _check_tensor(f"explained_variance_ratio[{k}]", v, 1)
+            if k not in bases or len(v) != len(bases[k]):
+                raise ValueError(
+                    f"explained_variance_ratio[{k}] must match a basis of the same layer with "
+                    f"one entry per row; bases have layers {sorted(bases)}"
+                )
+            self.explained_variance_ratio[k] = v
+        self.mean = {}
+        for k, v in (mean or {}).items():
+            k = _layer_key(k, "mean")
+            _check_tensor(f"mean[{k}]", v, 1)
+            if v.shape[0] != d_model:
+                raise ValueError(f"mean[{k}] must be [{d_model}], got {tuple(v.shape)}")
+            self.mean[k] = v
         self.metadata = dict(metadata)
 
     @classmethod
@@ -245,8 +287,12 @@ class Subspace:
         vectors = _check_layers(vectors, "vectors")
         bases = {}
         for k, v in vectors.items():
-            v = v.unsqueeze(0) if v.ndim == 1 else v
+            v = v.unsqueeze(0) if isinstance(v, torch.Tensor) and v.ndim == 1 else v
             _check_tensor(f"vectors for layer {k}", v, 2)
+            if v.shape[0] > v.shape[1]:
+                raise ValueError(
+                    f"layer {k}: {v.shape[0]} vectors cannot be independent in d_model={v.shape[1]}"
+                )
             bases[k] = _orthonormal(v)
         return cls(bases, **metadata)
 
@@ -422,6 +468,15 @@ def load(path: str | os.PathLike) -> SteeringVector | Subspace:
         ValueError: a pickle file, a non-steerlab safetensors file, or invalid contents.
     """
     refuse_pickle(path)
+    try:
+        return _load(path)
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: malformed steerlab vector file ({err!r})") from err
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
+def _load(path: str | os.PathLike) -> SteeringVector | Subspace:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
@@ -431,13 +486,12 @@ def load(path: str | os.PathLike) -> SteeringVector | Subspace:
             )
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     user = json.loads(meta.get("metadata", "{}"))
+    if not isinstance(user, dict):
+        raise ValueError(f"metadata must be a JSON object, got {type(user).__name__}")
     d_model = int(meta["d_model"])
-    user.update(
-        created=meta.get("created"),
-        steerlab_version=meta.get("steerlab_version"),
-        d_model=d_model,
-        layers=json.loads(meta["layers"]),
-    )
+    for key in ("directions", "bases", "explained_variance_ratio", "mean"):
+        user.pop(key, None)
+    user.update(created=meta.get("created"), steerlab_version=meta.get("steerlab_version"))
 
     def group(prefix: str) -> dict[int, torch.Tensor]:
         return {int(k[len(prefix) :]): v for k, v in tensors.items() if k.startswith(prefix)}

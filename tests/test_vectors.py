@@ -91,7 +91,7 @@ def test_save_load_round_trip_keeps_tensors_and_metadata(tmp_path):
         assert back.metadata[key] == vec.metadata[key]
     assert back.metadata["steerlab_version"] == steerlab.__version__
     assert back.metadata["created"].endswith("Z")
-    assert back.metadata["d_model"] == 16 and back.metadata["layers"] == [-1, 3]
+    assert back.d_model == 16 and back.layers == [-1, 3]
 
     sub = Subspace.from_vectors({2: torch.randn(3, 16)}, method="pca")
     sub = Subspace(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,16 @@ from steerlab.vectors import SteeringVector, Subspace, _orthonormal
 
 Intervention = Callable[[torch.Tensor, Any], torch.Tensor]
 LayerSpec = int | Sequence[int] | str | None
+
+
+def _scalar(c: Any) -> float:
+    if isinstance(c, torch.Tensor) and c.numel() == 1:
+        return float(c)
+    if isinstance(c, (int, float)) and not isinstance(c, bool):
+        return float(c)
+    raise TypeError(
+        f"coefficient must be a number or {{layer: number}}, got {type(c).__name__} {c!r}"
+    )
 
 
 def _first(output: Any) -> torch.Tensor:
@@ -112,7 +123,12 @@ class Lab:
         return self.layout.available_points(0)
 
     def hook_name(self, layer: int, point: str) -> str:
-        """TransformerLens name of a hook point, e.g. ``blocks.3.hook_resid_post``."""
+        """TransformerLens name of a hook point, e.g. ``blocks.3.hook_resid_post``.
+
+        Raises:
+            IndexError: layer out of range. ValueError / ArchitectureError: unknown point.
+        """
+        self.layout.site(layer, point)
         return f"blocks.{self.layout.layer_index(layer)}.hook_{point}"
 
     def __repr__(self) -> str:
@@ -194,11 +210,12 @@ class Lab:
             def post(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
                 for rec in self._recordings:
                     rec.commit(output is not None)
-                tracker.end()
+                tracker.end(output)
 
             self._root_handles = [
                 root.register_forward_pre_hook(pre, with_kwargs=True),
                 root.register_forward_hook(post, with_kwargs=True, always_call=True),
+                _watch_generate(root, tracker),
             ]
         self._ctx_users += 1
         epoch = self._epoch
@@ -222,8 +239,13 @@ class Lab:
             if layers != "all":
                 raise ValueError(f"layers={layers!r}: expected an int, a list of ints or 'all'")
             return list(range(self.num_layers))
-        if isinstance(layers, int):
+        if not isinstance(layers, (list, tuple, range, torch.Tensor)) and not hasattr(
+            layers, "__iter__"
+        ):
             layers = [layers]
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers is empty: give at least one layer, or 'all'")
         out = [self.layout.layer_index(layer) for layer in layers]
         if len(set(out)) != len(out):
             raise ValueError(f"layers {list(layers)} name the same layer twice")
@@ -234,6 +256,9 @@ class Lab:
             points = meta.get("hook_point") or "resid_post"
         if isinstance(points, str):
             points = (points,)
+        points = tuple(points)
+        if not points:
+            raise ValueError(f"no hook point given: expected one or more of {HOOK_POINTS}")
         for point in points:
             if point not in HOOK_POINTS:
                 raise ValueError(f"unknown hook point {point!r}: expected one of {HOOK_POINTS}")
@@ -250,7 +275,15 @@ class Lab:
         self, tensors: dict[int, torch.Tensor], layers: LayerSpec, what: str
     ) -> dict[int, torch.Tensor]:
         """Map an object's per-layer tensors onto target layers (broadcasting a single one)."""
-        given = {self.layout.layer_index(k): v for k, v in tensors.items()}
+        given: dict[int, torch.Tensor] = {}
+        for k, v in tensors.items():
+            layer = self.layout.layer_index(k)
+            if layer in given:
+                raise ValueError(
+                    f"{what} has two entries for layer {layer} (keys {sorted(tensors)} on a "
+                    f"{self.num_layers}-layer model); combine them first"
+                )
+            given[layer] = v
         if layers is None:
             return given
         targets = self._layers(layers)
@@ -321,10 +354,23 @@ class Lab:
         for point in point_list:
             self.layout.site(layer_list[0], point)  # fail now if the point does not exist
         starts = None
-        if positions == "response":
+        if isinstance(positions, str) and positions == "response":
             if response_start is None:
                 raise ValueError('positions="response" needs response_start= (one per example)')
-            starts = torch.as_tensor(response_start, dtype=torch.long).reshape(-1)
+            raw = torch.as_tensor(response_start)
+            if raw.is_floating_point() or raw.dtype == torch.bool or raw.ndim != 1:
+                raise ValueError(
+                    "response_start must be a 1-D sequence of ints (one absolute position per "
+                    f"example), got {raw.dtype} of shape {tuple(raw.shape)}"
+                )
+            starts = raw.long()
+            if (starts < 0).any():
+                raise ValueError(f"response_start must be >= 0, got {starts.tolist()}")
+        elif response_start is not None:
+            raise ValueError(
+                f'response_start is only used with positions="response", got positions='
+                f"{positions!r}"
+            )
         keys = [(layer, point) for layer in layer_list for point in point_list]
         rec = Recording(
             keys,
@@ -392,6 +438,8 @@ class Lab:
             raise TypeError(f"steer expects a SteeringVector, got {type(vector).__name__}")
         check_positions(positions, allowed=("all", "prompt", "generated"))
         self._check_d_model(vector.d_model, "steering vector")
+        if point is not None and not isinstance(point, str):
+            raise TypeError(f"point must be one hook point name, got {point!r}")
         (pt,) = self._points(point, vector.metadata)
         directions = self._per_layer(vector.directions, layers, "steering vector")
         items = []
@@ -400,9 +448,9 @@ class Lab:
                 norm = {self.layout.layer_index(k): v for k, v in coefficient.items()}
                 if layer not in norm:
                     raise ValueError(f"coefficient has no entry for layer {layer}")
-                c = float(norm[layer])
+                c = _scalar(norm[layer])
             else:
-                c = float(coefficient)
+                c = _scalar(coefficient)
             if c == 0.0:
                 continue  # a bitwise no-op, not h + 0·v
             items.append((layer, pt, Steer(direction.detach() * c, positions)))
@@ -489,6 +537,48 @@ class Lab:
                     f"mean for layer {layer} must be [{self.d_model}], got {tuple(m.shape)}"
                 )
         return {layer: source[layer].detach().float() for layer in bases}
+
+
+class _GenerateWatch:
+    """Wraps ``root.generate`` (an instance attribute, removed when the last watcher goes)
+    so trackers know where each ``generate()`` call starts and ends."""
+
+    def __init__(self, root: nn.Module, tracker: SequenceTracker) -> None:
+        self.root, self.tracker = root, tracker
+
+    def remove(self) -> None:
+        watchers = getattr(self.root, "_steerlab_generate_watchers", None)
+        if watchers is None or self.tracker not in watchers:
+            return
+        watchers.remove(self.tracker)
+        if not watchers:
+            del self.root._steerlab_generate_watchers
+            if "generate" in self.root.__dict__:
+                del self.root.__dict__["generate"]
+
+
+def _watch_generate(root: nn.Module, tracker: SequenceTracker) -> _GenerateWatch:
+    watchers = root.__dict__.get("_steerlab_generate_watchers")
+    original = getattr(root, "generate", None)
+    if watchers is None and callable(original):
+        watchers = []
+        root.__dict__["_steerlab_generate_watchers"] = watchers
+
+        @functools.wraps(original)
+        def generate(*args: Any, **kwargs: Any) -> Any:
+            active = list(watchers)
+            for t in active:
+                t.generate_started(args, kwargs)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                for t in active:
+                    t.generate_ended()
+
+        root.__dict__["generate"] = generate
+    if watchers is not None:
+        watchers.append(tracker)
+    return _GenerateWatch(root, tracker)
 
 
 def attach(model: nn.Module, *, layers: str | None = None) -> Lab:

@@ -21,6 +21,7 @@ so ``resid_post == resid_pre + attn_out + mlp_out`` holds for every supported fa
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -95,8 +96,12 @@ class ModelLayout:
             TypeError: if ``layer`` is not an int.
         """
         n = self.num_layers
-        if isinstance(layer, bool) or not isinstance(layer, int):
-            raise TypeError(f"layer must be an int, got {type(layer).__name__} {layer!r}")
+        try:
+            if isinstance(layer, bool):
+                raise TypeError
+            layer = operator.index(layer)  # int, numpy integer, 0-d integer tensor
+        except TypeError:
+            raise TypeError(f"layer must be an int, got {type(layer).__name__} {layer!r}") from None
         if not -n <= layer < n:
             raise IndexError(
                 f"layer {layer} out of range: model has {n} decoder layers (valid: {-n}..{n - 1})"
@@ -351,13 +356,14 @@ def _search_blocks(root: nn.Module, candidates) -> tuple[nn.ModuleList, str]:
 
 
 def _d_model(embed: nn.Module | None, text_config, blocks) -> int:
-    weight = getattr(embed, "weight", None)
-    if isinstance(weight, torch.Tensor) and weight.ndim == 2:
-        return int(weight.shape[1])
+    # The config's width first: OPT-350m embeds at 512 and projects into a 1024-wide stream.
     for attr in ("hidden_size", "n_embd", "d_model"):
         value = getattr(text_config, attr, None)
         if isinstance(value, int):
             return value
+    weight = getattr(embed, "weight", None)
+    if isinstance(weight, torch.Tensor) and weight.ndim == 2:
+        return int(weight.shape[1])
     raise ArchitectureError(f"cannot determine d_model of {type(blocks[0]).__name__} blocks")
 
 

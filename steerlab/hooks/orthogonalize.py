@@ -126,6 +126,8 @@ def orthogonalize_weights(
         (basis,) = bases.values()
     else:
         norm = {layout.layer_index(i): b for i, b in bases.items()}
+        if layout.layer_index(layer) not in norm:
+            raise ValueError(f"layer={layer} has no basis; the subspace has layers {sorted(bases)}")
         basis = norm[layout.layer_index(layer)]
     if basis.shape[-1] != layout.d_model:
         raise ValueError(
@@ -148,6 +150,9 @@ def orthogonalize_weights(
         base = getattr(module, "base_layer", None)
         if isinstance(base, nn.Embedding) and base.embedding_dim == layout.d_model:
             embeddings.append(module)
+            continue
+        if isinstance(module, nn.Linear) and module.out_features == layout.d_model:
+            embeddings.append(module)  # e.g. OPT's project_in: embedding -> residual width
             continue
         stack.extend(module.named_children())
     if layout.embed is not None:

@@ -7,10 +7,11 @@ gives each call a :class:`CallContext`: for every token of the call, its example
 index in the padded sequence, its absolute position (count of real tokens before it in its
 example), and whether it is padding, prompt, or generated.
 
-Generation state is never inferred from keyword names of internal layers: the past length is
-read from whatever ``transformers.Cache`` object the call carries (found by type), and a call
-without a cache that extends the previous call's ``input_ids`` (``generate(use_cache=False)``)
-is recognised by content.
+Generation state is never inferred from keyword names of internal layers or from token
+content: ``generate()`` is wrapped while tracking so its boundaries are known, the past
+length is read from whatever ``transformers.Cache`` object the call carries (found by type),
+and padding comes from the 2-D attention mask (inside ``generate()``, the mask it was given,
+extended by the generated tokens, so static caches and 4-D masks need no special case).
 
 Position specs (``positions=``):
 
@@ -26,6 +27,7 @@ Position specs (``positions=``):
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,17 +178,72 @@ def _past_length(cache: Any) -> int:
         return 0
 
 
+def _cache_in_output(output: Any) -> Any | None:
+    if isinstance(output, dict):  # ModelOutput is a dict
+        values = list(output.values())
+    elif isinstance(output, (tuple, list)):
+        values = list(output)
+    else:
+        return None
+    return _find_cache(tuple(values), {})
+
+
 class SequenceTracker:
-    """Follows the sequences that flow through the root module, call by call."""
+    """Follows the sequences that flow through the root module, call by call.
+
+    A call starts a new sequence unless it is a decoding step of a running ``generate()``
+    (the lab wraps ``generate`` while tracking, so its boundaries are known), or it carries
+    the very KV-cache object the previous call returned or used, holding exactly the
+    tokens seen so far (a hand-written decoding loop). Token content is never used to guess.
+    """
 
     def __init__(self) -> None:
         self.examples_seen = 0
         self.current: CallContext | None = None
-        self._seq_ids: torch.Tensor | None = None
+        self.in_generate = 0
+        self._expect_prompt = True
+        self._gen_mask: torch.Tensor | None = None
+        self._batch = 0
+        self._total = 0
+        self._cache_ref: weakref.ref | None = None
         self._seq_start_example = 0
         self._prompt_len = 0
         self._last_prompt: torch.Tensor | None = None
-        self._batch = 0
+        self._mask_so_far: torch.Tensor | None = None
+
+    # -- generate() boundaries -----------------------------------------------------------
+    def generate_started(self, args: tuple, kwargs: dict) -> None:
+        mask = kwargs.get("attention_mask")
+        ok = isinstance(mask, torch.Tensor) and mask.ndim == 2
+        self._gen_mask = mask.detach().to("cpu", torch.bool) if ok else None
+        self.in_generate += 1
+        self._expect_prompt = True
+
+    def generate_ended(self) -> None:
+        self.in_generate = max(0, self.in_generate - 1)
+        self._expect_prompt = True
+        self._cache_ref = None
+
+    # -- forward calls --------------------------------------------------------------------
+    def _padding(self, kwargs: dict, batch: int, total: int, continuing: bool) -> torch.Tensor:
+        """``[batch, total]`` real-token mask of the sequence so far."""
+        attn = kwargs.get("attention_mask")
+        if (
+            isinstance(attn, torch.Tensor)
+            and attn.ndim == 2
+            and tuple(attn.shape) == (batch, total)
+        ):
+            return attn.detach().to("cpu", torch.bool)
+        base = None
+        if self.in_generate and self._gen_mask is not None:
+            base = self._gen_mask
+        elif continuing and self._mask_so_far is not None:
+            base = self._mask_so_far
+        if base is not None and batch % base.shape[0] == 0 and base.shape[1] <= total:
+            base = base.repeat_interleave(batch // base.shape[0], dim=0)
+            extra = torch.ones(batch, total - base.shape[1], dtype=torch.bool)
+            return torch.cat([base, extra], dim=1)
+        return torch.ones(batch, total, dtype=torch.bool)
 
     def begin(self, args: tuple, kwargs: dict) -> CallContext | None:
         """Build the context of a root forward call from its inputs."""
@@ -200,62 +257,51 @@ class SequenceTracker:
             self.current = None
             return None
         batch, seq = int(ref.shape[0]), int(ref.shape[1])
-        past = _past_length(_find_cache(args, kwargs))
-        attn = kwargs.get("attention_mask")
-        if isinstance(attn, torch.Tensor) and attn.ndim == 2 and attn.shape[0] == batch:
-            full_mask = attn.detach().to("cpu", torch.bool)
-            if full_mask.shape[1] != past + seq:
-                # A mask covering only this call's tokens (some callers pass that).
-                if full_mask.shape[1] == seq and past == 0:
-                    pass
-                else:
-                    full_mask = torch.ones(batch, past + seq, dtype=torch.bool)
-        else:
-            full_mask = torch.ones(batch, past + seq, dtype=torch.bool)
-        ids_cpu = input_ids.detach().cpu() if isinstance(input_ids, torch.Tensor) else None
+        cache = _find_cache(args, kwargs)
+        past = _past_length(cache)
 
         fresh_from = 0
-        continuing = past > 0 and batch == self._batch and self._last_prompt is not None
-        if (
-            not continuing
-            and past == 0
-            and ids_cpu is not None
-            and self._seq_ids is not None
-            and batch == self._batch
-            and seq > self._seq_ids.shape[1]
-            and torch.equal(ids_cpu[:, : self._seq_ids.shape[1]], self._seq_ids)
-        ):
-            continuing = True  # generate(use_cache=False): same prefix, longer sequence
-            fresh_from = self._seq_ids.shape[1]
+        same_cache = (
+            cache is not None and self._cache_ref is not None and self._cache_ref() is cache
+        )
+        if self.in_generate and not self._expect_prompt and batch == self._batch:
+            continuing = True  # a decoding step of the running generate()
+            if past == 0 and seq > self._total:
+                offset, fresh_from = 0, self._total  # use_cache=False: full recompute
+            else:
+                offset = past if past else self._total  # HF cache, or a model's own cache
+        elif same_cache and past == self._total and past > 0 and batch == self._batch:
+            continuing, offset = True, past  # hand-written decoding loop on one cache
+        else:
+            continuing, offset = False, past  # new sequence (maybe on a prefilled cache)
+        self._expect_prompt = False
+        total = offset + seq
+        full_mask = self._padding(kwargs, batch, total, continuing)
+
         if not continuing:
             self._seq_start_example = self.examples_seen
             self.examples_seen += batch
             self._batch = batch
-            self._prompt_len = past + seq
-            prompt_real = full_mask[:, : past + seq]
-            last = torch.where(
-                prompt_real.any(1),
-                (prompt_real.long() * torch.arange(past + seq)).argmax(1),
-                torch.full((batch,), past + seq - 1),
+            self._prompt_len = total
+            idx = torch.arange(total)
+            self._last_prompt = torch.where(
+                full_mask.any(1),
+                (full_mask.long() * idx).argmax(1),
+                torch.full((batch,), total - 1),
             )
-            self._last_prompt = last
-            self._seq_ids = ids_cpu
-        elif ids_cpu is not None and past > 0 and self._seq_ids is not None:
-            self._seq_ids = torch.cat([self._seq_ids, ids_cpu], dim=1)
-        elif ids_cpu is not None and fresh_from:
-            self._seq_ids = ids_cpu
-        else:
-            self._seq_ids = None
+        self._total = total
+        self._mask_so_far = full_mask
+        self._cache_ref = weakref.ref(cache) if cache is not None else None
 
         position_full = full_mask.long().cumsum(1) - 1
-        sl = slice(past, past + seq)
+        sl = slice(offset, total)
         fresh = torch.ones(batch, seq, dtype=torch.bool)
         if fresh_from:
-            fresh[:, : max(0, fresh_from - past)] = False
+            fresh[:, : max(0, fresh_from - offset)] = False
         ctx = CallContext(
             batch=batch,
             seq=seq,
-            offset=past,
+            offset=offset,
             prompt_len=self._prompt_len,
             example_index=torch.arange(batch) + self._seq_start_example,
             real=full_mask[:, sl].contiguous(),
@@ -266,5 +312,9 @@ class SequenceTracker:
         self.current = ctx
         return ctx
 
-    def end(self) -> None:
+    def end(self, output: Any = None) -> None:
+        """End of a root call: remember the cache it returned, for hand-written loops."""
+        cache = _cache_in_output(output)
+        if cache is not None:
+            self._cache_ref = weakref.ref(cache)
         self.current = None

@@ -22,6 +22,11 @@ class Activations(Mapping):
 
     def _key(self, key: Key | int) -> Key:
         rec = self._rec
+        if not isinstance(key, (int, tuple)) or (isinstance(key, tuple) and len(key) != 2):
+            raise KeyError(
+                f"index activations with a layer int or a (layer, point) tuple, got {key!r}; "
+                f"recorded: {rec.keys}"
+            )
         if isinstance(key, int):
             layer = rec._layout_index(key)
             if len(rec.points) != 1:
@@ -98,6 +103,7 @@ class Recording:
         self.activations = Activations(self)
         self.n_tokens = 0
         self.example_base = 0
+        self._stored_dtype: torch.dtype | None = None
 
     # -- called from hooks -------------------------------------------------------------
     def capture(self, key: Key, h: torch.Tensor, ctx: CallContext | None) -> None:
@@ -147,6 +153,7 @@ class Recording:
         if n == 0:
             return
         self.n_tokens += n
+        self._stored_dtype = next(iter(pending.values())).dtype
         if self._writer is not None:
             tensors = {key_name(k): v.cpu() for k, v in pending.items()}
             tensors["example_index"], tensors["position"] = meta
@@ -161,7 +168,7 @@ class Recording:
         """Flush the last shard and write the manifest; after an error, write nothing more
         (the complete shards already on disk stay readable, the store reads as incomplete)."""
         if self._writer is not None and ok:
-            dtype = self.dtype or torch.float32
+            dtype = self._stored_dtype or self.dtype or torch.float32
             self._writer.close(self.keys, self.d_model, dtype, {"positions": str(self.positions)})
 
     # -- results ------------------------------------------------------------------------

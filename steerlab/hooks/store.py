@@ -40,8 +40,10 @@ class ShardWriter:
     """Buffers activations and writes a shard whenever ``shard_bytes`` is reached."""
 
     def __init__(self, directory: str | Path, shard_bytes: int = 256 * 2**20) -> None:
-        if shard_bytes <= 0:
-            raise ValueError(f"shard_bytes must be positive, got {shard_bytes}")
+        if shard_bytes < 1024:
+            raise ValueError(
+                f"shard_mb must be at least 1 KiB (0.001), got {shard_bytes / 2**20:g}"
+            )
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         existing = list(self.directory.glob("shard-*.safetensors"))
@@ -114,13 +116,22 @@ class ActivationStore:
             self._files = sorted(self.directory.glob("shard-*.safetensors"))
             self.manifest = {}
             self.complete = False
+        if self.complete:  # a finished recording, possibly with no tokens at all
+            self.keys: list[Key] = [parse_key(n) for n in self.manifest["keys"]]
+            self.d_model = int(self.manifest["d_model"])
+            self.dtype = getattr(torch, self.manifest.get("dtype", "float32"))
+            return
         if not self._files:
-            raise FileNotFoundError(f"no activation shards in {self.directory}")
+            raise FileNotFoundError(
+                f"no activation shards in {self.directory} (expected shard-*.safetensors "
+                "written by lab.record(to_disk=...))"
+            )
         with safe_open(str(self._files[0]), "pt") as f:
             names = [k for k in f.keys() if k not in _META]  # noqa: SIM118
             first = f.get_slice(names[0])
             self.d_model = int(first.get_shape()[1])
-        self.keys: list[Key] = [parse_key(n) for n in names]
+            self.dtype = first.get_dtype()
+        self.keys = [parse_key(n) for n in names]
 
     def __len__(self) -> int:
         if "n_tokens" in self.manifest:
@@ -133,12 +144,17 @@ class ActivationStore:
 
     def _resolve(self, key: Key | int) -> str:
         if isinstance(key, int):
+            if key < 0:
+                raise KeyError(
+                    f"layer {key}: a store does not know the model's depth; use the "
+                    f"non-negative layer index. Recorded keys: {self.keys}"
+                )
             matches = [k for k in self.keys if k[0] == key]
             if len(matches) != 1:
                 raise KeyError(f"layer {key} is ambiguous or missing; keys: {self.keys}")
             key = matches[0]
-        if tuple(key) not in self.keys:
-            raise KeyError(f"{key} not recorded; keys: {self.keys}")
+        if not isinstance(key, tuple) or tuple(key) not in self.keys:
+            raise KeyError(f"{key!r} not recorded; keys: {self.keys}")
         return key_name(tuple(key))
 
     def iter_chunks(
@@ -155,7 +171,12 @@ class ActivationStore:
 
     def load(self, key: Key | int | str) -> torch.Tensor:
         """All tokens of one key, concatenated: ``[n_tokens, d_model]``."""
-        return torch.cat(list(self.iter_chunks(key)))
+        chunks = list(self.iter_chunks(key))
+        if chunks:
+            return torch.cat(chunks)
+        if key in _META:
+            return torch.empty(0, dtype=torch.long)
+        return torch.empty(0, self.d_model, dtype=self.dtype)
 
     def __getitem__(self, key: Key | int) -> torch.Tensor:
         return self.load(key)
