@@ -25,13 +25,18 @@ class _Cached:
 
     def __init__(self, t: torch.Tensor) -> None:
         self.source = t
-        self._by = {}
+        self._by: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+        self._last = t
 
     def like(self, h: torch.Tensor) -> torch.Tensor:
+        last = self._last
+        if last.dtype is h.dtype and last.device == h.device:
+            return last  # the common case: one dtype, one device
         key = (h.dtype, h.device)
         t = self._by.get(key)
         if t is None:
             t = self._by[key] = _cast(self.source, h)
+        self._last = t
         return t
 
 
@@ -51,7 +56,18 @@ def _select(
             f"hooked activation has shape {tuple(h.shape)} but the model was called with "
             f"[batch={ctx.batch}, seq={ctx.seq}] tokens"
         )
-    return ctx.mask(positions, record=False).to(h.device).unsqueeze(-1)
+    # Once per call and device, shared by every layer: None when every position is selected
+    # (each decoding step under "generated"), so the hook takes the plain path.
+    key = (
+        "intervene",
+        id(positions) if isinstance(positions, torch.Tensor) else positions,
+        h.device,
+    )
+    cache = ctx._cache
+    if key not in cache:
+        m = ctx.mask(positions, record=False)
+        cache[key] = None if bool(m.all()) else m.to(h.device).unsqueeze(-1)
+    return cache[key]
 
 
 @dataclass(eq=False)
