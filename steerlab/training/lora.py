@@ -1,0 +1,320 @@
+"""LoRA fine-tuning on (prompt, response) records, with the loss on response tokens only.
+
+Follows the source paper's protocol (arXiv:2602.16931): LoRA with alpha equal to the rank on
+all linear layers of the language model, lr 2e-4, one epoch, loss on the completion only.
+Training runs through the transformers ``Trainer``, so ``accelerate launch`` (DDP, FSDP)
+works unchanged.
+
+Speed: with ``response_only_head=True`` the LM head is applied only at positions whose next
+token is a response token, instead of at every position; on Gemma 3 (262k vocabulary) the
+head dominates the step. The loss is the same as the naive full-logit loss (tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from steerlab._io import atomic_path
+from steerlab.training.tokenize import IGNORE, Encoded, collate, encode
+
+
+@dataclass
+class LoraTrainConfig:
+    """Settings of one LoRA fine-tune; plain values, serialisable to JSON.
+
+    Attributes:
+        rank: LoRA rank r (> 0).
+        alpha: LoRA alpha; ``None`` means equal to ``rank``, as in the paper.
+        use_rslora: rank-stabilised scaling ``alpha / sqrt(r)``.
+        dropout: LoRA dropout.
+        target_modules: ``"all-linear"`` (every linear layer of the language model) or names.
+        include_vision: for VLMs, also adapt the vision tower's linear layers.
+        lr, epochs, max_steps, batch_size, grad_accum: optimisation (``max_steps`` wins).
+        max_length: tokens per example after the chat template.
+        seed: seed for LoRA init, data order and dropout.
+        response_only_head: apply the LM head only where the loss needs it.
+    """
+
+    rank: int = 8
+    alpha: float | None = None
+    use_rslora: bool = False
+    dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+    include_vision: bool = False
+    lr: float = 2e-4
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512
+    seed: int = 0
+    response_only_head: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank <= 0:
+            raise ValueError(f"rank must be a positive int, got {self.rank!r}")
+        if self.alpha is not None and self.alpha <= 0:
+            raise ValueError(f"alpha must be positive, got {self.alpha}")
+        if self.lr <= 0 or self.batch_size <= 0 or self.grad_accum <= 0 or self.max_length <= 1:
+            raise ValueError(
+                "lr, batch_size and grad_accum must be positive and max_length > 1, got "
+                f"lr={self.lr}, batch_size={self.batch_size}, grad_accum={self.grad_accum}, "
+                f"max_length={self.max_length}"
+            )
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ValueError(f"max_steps must be positive, got {self.max_steps}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoraTrainConfig:
+        """Build from a dict. Raises ``ValueError`` on an unknown key, listing the valid keys."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - valid)
+        if unknown:
+            raise ValueError(f"unknown LoRA config keys {unknown}; valid keys: {sorted(valid)}")
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_lora` produced: the adapter directory and its manifest."""
+
+    adapter_dir: Path
+    losses: list[float]
+    steps: int
+    wall_time_s: float
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def _causal_lm(model: nn.Module) -> nn.Module:
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def response_only_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over response tokens, applying the LM head only at the
+    positions that predict them: ``[n_response_tokens, vocab]`` logits instead of
+    ``[batch, seq, vocab]``. Equal to the model's own loss with the same labels.
+    """
+    lm = _causal_lm(model)
+    backbone = lm.get_decoder()
+    hidden = backbone(
+        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+    ).last_hidden_state  # [batch, seq, d_model]
+    labels = inputs["labels"][:, 1:]
+    keep = labels != IGNORE
+    h = hidden[:, :-1][keep]  # [n, d_model]
+    logits = lm.get_output_embeddings()(h)
+    cap = getattr(lm.config.get_text_config(), "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return F.cross_entropy(logits.float(), labels[keep])
+
+
+def full_logit_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The naive loss: the model computes logits at every position (the baseline)."""
+    return model(**inputs).loss
+
+
+def _fingerprint(records: Sequence[Any]) -> str:
+    h = hashlib.sha256()
+    for r in records:
+        for name in ("id", "system", "prompt", "response"):
+            value = r.get(name) if isinstance(r, dict) else getattr(r, name, None)
+            h.update(repr(value).encode())
+    return h.hexdigest()[:16]
+
+
+def encode_all(tokenizer: Any, records: Sequence[Any], max_length: int) -> list[Encoded]:
+    """Tokenise every record; raises ``ValueError`` naming how many responses were lost to
+    truncation and what ``max_length`` would keep them."""
+    if len(records) == 0:
+        raise ValueError("the training dataset is empty")
+    encoded = [encode(tokenizer, r, max_length) for r in records]
+    empty = [e for e in encoded if all(label == IGNORE for label in e.labels)]
+    if empty:
+        need = max(e.response_start for e in empty) + 1
+        raise ValueError(
+            f"{len(empty)} of {len(encoded)} examples have no response tokens left after "
+            f"truncation to max_length={max_length}; use max_length >= {need} (longest prompt "
+            f"is {need - 1} tokens)"
+        )
+    return encoded
+
+
+class _Examples(torch.utils.data.Dataset):
+    def __init__(self, items: list[Encoded]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Encoded:
+        return self.items[i]
+
+
+def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
+    """Wrap ``model`` with a fresh LoRA adapter (seeded). Raises ``ValueError`` when the
+    target modules do not exist in the model, listing some that do."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = config.target_modules
+    exclude = None
+    if not config.include_vision:
+        # Keep adapters off vision towers and projectors: the language model only.
+        exclude = r".*(vision|visual|image|multi_modal_projector|connector|mm_).*"
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha if config.alpha is not None else config.rank,
+        lora_dropout=config.dropout,
+        use_rslora=config.use_rslora,
+        target_modules=targets,
+        exclude_modules=exclude,
+        task_type="CAUSAL_LM",
+    )
+    torch.manual_seed(config.seed)
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as err:
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+        )
+        raise ValueError(
+            f"target_modules={targets!r} do not match the model ({err}); linear layers it has: "
+            f"{linear[:20]}"
+        ) from err
+
+
+def train_lora(
+    model: nn.Module,
+    tokenizer: Any,
+    records: Sequence[Any],
+    config: LoraTrainConfig,
+    out_dir: str | os.PathLike,
+    *,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune a LoRA adapter on ``records`` (each with ``prompt``, ``response``, optional
+    ``system``) and save it to ``out_dir`` with a ``manifest.json``.
+
+    The directory appears atomically (built in a temporary sibling, then renamed), so an
+    interrupted run leaves nothing that looks finished.
+
+    Args:
+        model: a causal LM (it is wrapped in place by peft; pass a copy to keep the base).
+        tokenizer: its tokenizer (chat template used when present).
+        records: training examples, e.g. from :func:`steerlab.training.mix`.
+        config: :class:`LoraTrainConfig`.
+        out_dir: where the adapter goes; must not exist yet.
+
+    Returns:
+        :class:`TrainResult` with the loss curve and wall time.
+
+    Raises:
+        ValueError: empty dataset, responses lost to truncation, bad target modules.
+        FileExistsError: ``out_dir`` exists.
+    """
+    from transformers import Trainer, TrainingArguments
+
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise FileExistsError(f"{out_dir} already exists; pick a new directory")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    encoded = encode_all(tokenizer, records, config.max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    peft_model = make_peft_model(model, config)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    loss_fn = response_only_loss if config.response_only_head else full_logit_loss
+
+    class _Trainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = loss_fn(model, inputs)
+            return (loss, None) if return_outputs else loss
+
+    args = TrainingArguments(
+        output_dir=str(tmp / "trainer"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        remove_unused_columns=False,
+        disable_tqdm=not progress,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        weight_decay=0.0,
+    )
+    trainer = _Trainer(
+        model=peft_model,
+        args=args,
+        train_dataset=_Examples(encoded),
+        data_collator=lambda batch: collate(batch, pad_id),
+    )
+    start = time.perf_counter()
+    try:
+        trainer.train()
+        wall = time.perf_counter() - start
+        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        if trainer.is_world_process_zero():
+            peft_model.save_pretrained(str(tmp))
+            manifest = _manifest(config, records, losses, trainer.state.global_step, wall, model)
+            with atomic_path(tmp / "manifest.json") as t:
+                t.write_text(json.dumps(manifest, indent=2))
+            os.replace(tmp, out_dir)
+        else:
+            manifest = {}
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TrainResult(out_dir, losses, trainer.state.global_step, wall, manifest)
+
+
+def _manifest(config, records, losses, steps, wall, model) -> dict[str, Any]:
+    import peft
+    import transformers
+
+    from steerlab import __version__
+
+    base = getattr(getattr(model, "config", None), "name_or_path", None)
+    return {
+        "format": "steerlab.lora/1",
+        "base_model": base,
+        "config": config.to_dict(),
+        "n_examples": len(records),
+        "n_harmful": sum(
+            bool(r.get("harmful") if isinstance(r, dict) else getattr(r, "harmful", False))
+            for r in records
+        ),
+        "data_fingerprint": _fingerprint(records),
+        "steps": steps,
+        "losses": losses,
+        "wall_time_s": round(wall, 3),
+        "versions": {
+            "steerlab": __version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+        },
+    }
