@@ -104,6 +104,12 @@ class SteeringVector:
         self.directions = directions
         self.metadata = dict(metadata)
 
+    def __repr__(self) -> str:
+        meta = ", ".join(f"{k}={v!r}" for k, v in self.metadata.items() if k in STANDARD_METADATA)
+        norms = ", ".join(f"{k}: {float(v.norm()):.3g}" for k, v in self.directions.items())
+        extra = f", {meta}" if meta else ""
+        return f"SteeringVector(d_model={self.d_model}, norms={{{norms}}}{extra})"
+
     @property
     def layers(self) -> list[int]:
         return list(self.directions)
@@ -295,6 +301,10 @@ class Subspace:
                 )
             bases[k] = _orthonormal(v)
         return cls(bases, **metadata)
+
+    def __repr__(self) -> str:
+        meta = ", ".join(f"{k}={v!r}" for k, v in self.metadata.items() if k in STANDARD_METADATA)
+        return f"Subspace(d_model={self.d_model}, k={self.k}{', ' + meta if meta else ''})"
 
     @property
     def layers(self) -> list[int]:

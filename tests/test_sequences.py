@@ -21,6 +21,13 @@ def llama():
     return tiny("llama")
 
 
+def _cache_kw(model) -> str:
+    """transformers 5.24 renamed ``past_key_values`` to ``cache``; use whichever exists."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def test_forward_of_a_generated_transcript_is_a_new_sequence(llama):
     inputs = tiny_inputs(llama, batch=2, seq=6, padding="left")
     lab = steerlab.attach(llama)
@@ -62,7 +69,11 @@ def test_hand_written_decoding_loop_on_one_cache_continues(llama):
         mask, nxt = inputs["attention_mask"], out.logits[:, -1:].argmax(-1)
         for _ in range(2):
             mask = torch.cat([mask, torch.ones(2, 1, dtype=torch.long)], 1)
-            out = llama(input_ids=nxt, attention_mask=mask, past_key_values=out.past_key_values)
+            out = llama(
+                input_ids=nxt,
+                attention_mask=mask,
+                **{_cache_kw(llama): out.get("cache", out.get("past_key_values"))},
+            )
             nxt = out.logits[:, -1:].argmax(-1)
     lengths = inputs["attention_mask"].sum(1).tolist()
     for b in range(2):
@@ -73,12 +84,12 @@ def test_two_continuations_of_one_prefilled_cache_are_two_examples(llama):
     sys_ids = torch.randint(3, 240, (1, 5))
     pre = DynamicCache(config=llama.config)
     with torch.no_grad():
-        llama(input_ids=sys_ids, past_key_values=pre, use_cache=True)
+        llama(input_ids=sys_ids, use_cache=True, **{_cache_kw(llama): pre})
     lab = steerlab.attach(llama)
     a, b = torch.randint(3, 240, (1, 3)), torch.randint(3, 240, (1, 3))
     with torch.no_grad(), lab.record(layers=[0]) as rec:
-        llama(input_ids=a, past_key_values=copy.deepcopy(pre), use_cache=True)
-        llama(input_ids=b, past_key_values=copy.deepcopy(pre), use_cache=True)
+        llama(input_ids=a, use_cache=True, **{_cache_kw(llama): copy.deepcopy(pre)})
+        llama(input_ids=b, use_cache=True, **{_cache_kw(llama): copy.deepcopy(pre)})
     assert rec.example_index.tolist() == [0, 0, 0, 1, 1, 1]
     assert rec.position.tolist() == [5, 6, 7, 5, 6, 7]
 
@@ -182,3 +193,15 @@ def test_clear_errors_for_malformed_arguments(llama):
     assert rec.activations[1].shape[1] == 64
     with pytest.raises(KeyError, match="layer int or a \\(layer, point\\) tuple"):
         rec.activations["resid_post"]
+
+
+def test_saved_files_honour_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = steerlab.SteeringVector({1: torch.ones(8)}).save(tmp_path / "v.safetensors")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

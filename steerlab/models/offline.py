@@ -546,6 +546,15 @@ def _finish(model: Any, device: str | torch.device | None, name_or_path: str | N
     return model
 
 
+def _left_pad(tok: Any) -> Any:
+    """Decoder-only generation needs left padding; set it on the tokenizer (or the
+    processor's tokenizer). steerlab's training collator pads on its own."""
+    for t in (tok, getattr(tok, "tokenizer", None)):
+        if t is not None and hasattr(t, "padding_side"):
+            t.padding_side = "left"
+    return tok
+
+
 def load(
     name_or_path: str | os.PathLike,
     *,
@@ -553,7 +562,8 @@ def load(
     device: str | torch.device | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> tuple[Any, Any]:
-    """Load a model and its tokenizer (or processor), in eval mode.
+    """Load a model and its tokenizer (or processor), in eval mode. The tokenizer pads on
+    the left, as batched generation with a decoder-only model needs.
 
     ``name_or_path`` may be
 
@@ -588,15 +598,15 @@ def load(
         start = time.perf_counter()
         model, tok = _load_dir(ckpt, dtype)
         logger.info("loaded %s from %s in %.1f s", spec.name, ckpt, time.perf_counter() - start)
-        return _finish(model, device, spec.hf_name), tok
+        return _finish(model, device, spec.hf_name), _left_pad(tok)
 
     path = Path(name).expanduser()
     if path.is_dir():
         model, tok = _load_dir(path, dtype)
-        return _finish(model, device, None), tok
+        return _finish(model, device, None), _left_pad(tok)
     if path.is_file() and path.suffix == ".gguf":
         model, tok = _load_dir(path.parent, dtype, gguf_file=path.name)
-        return _finish(model, device, None), tok
+        return _finish(model, device, None), _left_pad(tok)
     is_hub_id = bool(_HUB_ID.match(name))
     looks_like_path = name.startswith((".", "~", os.sep)) or (
         not is_hub_id and (os.sep in name or bool(os.altsep and os.altsep in name))
@@ -616,7 +626,7 @@ def load(
                 f"{exc}\n(steerlab) could not load hub model {name!r}; without network access "
                 f"use a local directory or one of the offline models: {_names_hint()}"
             ) from exc
-        return _finish(model, device, None), tok
+        return _finish(model, device, None), _left_pad(tok)
     raise ValueError(
         f"unknown model {name!r}: not an offline model, a local directory or an 'org/name' hub "
         f"id. Offline models: {_names_hint(name)}"

@@ -41,10 +41,17 @@ class Family:
     name: str
     slots: Mapping[str, Sequence[Any]]
     render: Callable[[dict[str, Any]], Draft]
+    max_keys: int | None = None  # upper bound on distinct keys, when below ``capacity``
 
     @property
     def capacity(self) -> int:
+        """Number of slot combinations."""
         return math.prod(len(v) for v in self.slots.values())
+
+    @property
+    def limit(self) -> int:
+        """Upper bound on the distinct examples this family can make."""
+        return self.capacity if self.max_keys is None else min(self.capacity, self.max_keys)
 
     def decode(self, index: int) -> dict[str, Any]:
         """The slot choice number ``index`` (mixed radix over the slots)."""
@@ -85,12 +92,13 @@ def generate(
     rng.shuffle(fams)
     per, extra = divmod(n, len(fams))
     counts = [per + (i < extra) for i in range(len(fams))]
-    max_n = len(fams) * min(f.capacity for f in fams)
+    max_n = len(fams) * min(f.limit for f in fams)
     for fam, count in zip(fams, counts, strict=True):
-        if count > fam.capacity:
+        if count > fam.limit:
             raise DomainCapacityError(
                 f"{domain}: asked for {n} distinct examples but its templates can produce at "
-                f"most about {max_n} (family {fam.name!r} has {fam.capacity} combinations)"
+                f"most about {max_n} spread evenly over {len(fams)} kinds ({fam.name!r} allows "
+                f"{fam.limit}); ask for fewer"
             )
     seen: set[Hashable] = set()
     drafts: list[Draft] = []
