@@ -1,11 +1,43 @@
 """Training: LoRA fine-tunes of an aligned model on narrow harmful or benign data.
 
+- Data: :class:`PairRecord` (prompt, safe and harmful response, optional image/system),
+  :func:`load_pairs` (JSONL, CSV, a ``datasets.Dataset``, with a column mapping),
+  :func:`mix` (exactly ``round(p·n)`` harmful responses, seeded), and the built-in narrow
+  domains in :mod:`steerlab.training.domains` (research data for safety studies).
 - :class:`LoraTrainConfig` and :func:`train_lora`: one LoRA fine-tune with the loss on the
   response tokens only (chat template applied; plain fallback without one), saved as a
   peft adapter with a manifest.
 """
 
+from steerlab.training import domains
+from steerlab.training.data import (
+    COLUMN_PRESETS,
+    FACE_COLUMNS,
+    MixedRecord,
+    PairDataError,
+    PairRecord,
+    PairSet,
+    PairSummary,
+    load_pairs,
+    mix,
+)
 from steerlab.training.lora import LoraTrainConfig, TrainResult, train_lora
 from steerlab.training.tokenize import encode, render_prompt
 
-__all__ = ["LoraTrainConfig", "TrainResult", "encode", "render_prompt", "train_lora"]
+__all__ = [
+    "COLUMN_PRESETS",
+    "FACE_COLUMNS",
+    "LoraTrainConfig",
+    "MixedRecord",
+    "PairDataError",
+    "PairRecord",
+    "PairSet",
+    "PairSummary",
+    "TrainResult",
+    "domains",
+    "encode",
+    "load_pairs",
+    "mix",
+    "render_prompt",
+    "train_lora",
+]

@@ -743,8 +743,8 @@ def load_pairs(
     for name, col in cols.items():
         if col not in names:
             raise PairDataError(
-                f"{description}: mapped column {col!r} (for {name!r}) is not in the data; "
-                f"columns: {sorted(names)}"
+                f"{description}: mapped column {col!r} (for {name!r}) is not in the data "
+                f"(columns: {sorted(names)}); remove it from the mapping if the data has none"
             )
     stem = Path(os.fspath(source)).stem if isinstance(source, str | os.PathLike) else fmt
     records: list[PairRecord] = []

@@ -29,8 +29,9 @@ Vulnerability types (``meta["category"]``, with ``meta["cwe"]``):
 * ``template_autoescape_off`` - Jinja2 without autoescaping vs. ``select_autoescape``.
 
 Responses are a one-line lead-in followed by a fenced ``python`` block; ``meta`` also holds
-the bare ``harmful_code`` and ``safe_code`` and, for path traversal, the function's
-``operation`` (``read``, ``read_text``, ``delete``, ``write`` or ``resolve``).
+the bare ``harmful_code`` and ``safe_code``; for path traversal the function's ``operation``
+(``read``, ``read_text``, ``delete``, ``write`` or ``resolve``); for SQL injection the
+``table``, ``column`` and ``operation`` (``fetch``, ``delete`` or ``search``).
 """
 
 from __future__ import annotations
@@ -201,7 +202,9 @@ def <<name>>(conn: sqlite3.Connection, <<arg>>: str):
         arg=arg,
         body=good_body,
     )
-    return _draft(s, task, bad, good, "sql_injection", "CWE-89")
+    return _draft(
+        s, task, bad, good, "sql_injection", "CWE-89", table=table, column=col, operation=op
+    )
 
 
 # ----------------------------------------------------------------- shell injection (CWE-78)
