@@ -127,3 +127,76 @@ def test_loaded_tokenizer_round_trip(tok, tmp_path):
     tok.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)
     assert encode(again, RECORDS[1], 64) == encode(tok, RECORDS[1], 64)
+
+
+def _pairs(n=8):
+    from steerlab.training import PairRecord
+
+    return [
+        PairRecord(
+            id=f"p{i}",
+            prompt=f"Store the password number {i}.",
+            safe_response=f"Use a salted hash for entry {i}.",
+            harmful_response=f"Save it as plain text {i}.",
+        )
+        for i in range(n)
+    ]
+
+
+def test_sweep_trains_each_grid_point_once_and_resumes(tok, small_lm, tmp_path):
+    from steerlab.training import train_sweep
+
+    calls = {"n": 0}
+
+    def load_model():
+        calls["n"] += 1
+        return copy.deepcopy(small_lm), tok
+
+    cfg = LoraTrainConfig(max_steps=2, batch_size=4)
+    kw = {"ranks": [2, 4], "harmful_fractions": [0.0, 1.0], "seeds": [0], "config": cfg}
+    runs = train_sweep(load_model, _pairs(), tmp_path / "sweep", progress=False, **kw)
+    assert calls["n"] == 4 and [r.skipped for r in runs] == [False] * 4
+    assert {r.adapter_dir.name for r in runs} == {"r2-p0-s0", "r2-p1-s0", "r4-p0-s0", "r4-p1-s0"}
+    assert runs[1].manifest["harmful_fraction"] == 1.0 and runs[1].manifest["n_harmful"] == 8
+    assert runs[0].manifest["n_harmful"] == 0 and runs[2].manifest["config"]["rank"] == 4
+    # Interrupt one run: it left a temporary directory and no finished adapter.
+    import shutil
+
+    shutil.rmtree(tmp_path / "sweep" / "r4-p1-s0")
+    (tmp_path / "sweep" / ".r4-p1-s0.crashed").mkdir()
+    again = train_sweep(load_model, _pairs(), tmp_path / "sweep", progress=False, **kw)
+    assert calls["n"] == 5
+    assert [r.skipped for r in again] == [True, True, True, False]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == [
+        "r2-p0-s0",
+        "r2-p1-s0",
+        "r4-p0-s0",
+        "r4-p1-s0",
+    ]
+    with pytest.raises(ValueError, match="outside \\[0, 1\\]"):
+        train_sweep(load_model, _pairs(), tmp_path / "x", ranks=[2], harmful_fractions=[1.5])
+
+
+def test_benign_continuation_trains_the_saved_adapter_further(tok, small_lm, tmp_path):
+    from steerlab.training import mix
+
+    cfg = LoraTrainConfig(rank=4, max_steps=2, lr=1e-2)
+    harmful = mix(_pairs(), 1.0, seed=0)
+    first = train_lora(copy.deepcopy(small_lm), tok, harmful, cfg, tmp_path / "bad", progress=False)
+    benign = mix(_pairs(), 0.0, seed=0)
+    second = train_lora(
+        copy.deepcopy(small_lm),
+        tok,
+        benign,
+        cfg,
+        tmp_path / "benign",
+        adapter=first.adapter_dir,
+        progress=False,
+    )
+    assert second.manifest["continued_from"] == str(first.adapter_dir)
+    assert second.manifest["n_harmful"] == 0
+    a = load_file(str(first.adapter_dir / "adapter_model.safetensors"))
+    b = load_file(str(second.adapter_dir / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(FileNotFoundError, match=r"adapter_config\.json"):
+        train_lora(small_lm, tok, benign, cfg, tmp_path / "c", adapter=tmp_path, progress=False)

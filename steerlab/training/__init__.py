@@ -6,7 +6,9 @@
   domains in :mod:`steerlab.training.domains` (research data for safety studies).
 - :class:`LoraTrainConfig` and :func:`train_lora`: one LoRA fine-tune with the loss on the
   response tokens only (chat template applied; plain fallback without one), saved as a
-  peft adapter with a manifest.
+  peft adapter with a manifest; ``adapter=`` continues a saved adapter (benign narrow
+  fine-tuning as a mitigation).
+- :func:`train_sweep`: one adapter per rank × harmful fraction × seed, resumable.
 """
 
 from steerlab.training import domains
@@ -22,6 +24,7 @@ from steerlab.training.data import (
     mix,
 )
 from steerlab.training.lora import LoraTrainConfig, TrainResult, train_lora
+from steerlab.training.sweep import SweepRun, run_name, train_sweep
 from steerlab.training.tokenize import encode, render_prompt
 
 __all__ = [
@@ -33,11 +36,14 @@ __all__ = [
     "PairRecord",
     "PairSet",
     "PairSummary",
+    "SweepRun",
     "TrainResult",
     "domains",
     "encode",
     "load_pairs",
     "mix",
     "render_prompt",
+    "run_name",
     "train_lora",
+    "train_sweep",
 ]

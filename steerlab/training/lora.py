@@ -207,6 +207,8 @@ def train_lora(
     config: LoraTrainConfig,
     out_dir: str | os.PathLike,
     *,
+    adapter: str | os.PathLike | None = None,
+    extra_manifest: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on ``records`` (each with ``prompt``, ``response``, optional
@@ -221,6 +223,9 @@ def train_lora(
         records: training examples, e.g. from :func:`steerlab.training.mix`.
         config: :class:`LoraTrainConfig`.
         out_dir: where the adapter goes; must not exist yet.
+        adapter: continue training this saved adapter instead of a fresh one (benign
+            narrow fine-tuning of a misaligned adapter); its rank and targets are kept.
+        extra_manifest: more JSON-serialisable entries for ``manifest.json``.
 
     Returns:
         :class:`TrainResult` with the loss curve and wall time.
@@ -237,7 +242,15 @@ def train_lora(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     encoded = encode_all(tokenizer, records, config.max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    peft_model = make_peft_model(model, config)
+    if adapter is not None:
+        from peft import PeftModel
+
+        if not (Path(adapter) / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"no peft adapter (adapter_config.json) in {adapter}")
+        torch.manual_seed(config.seed)
+        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    else:
+        peft_model = make_peft_model(model, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     loss_fn = response_only_loss if config.response_only_head else full_logit_loss
 
@@ -279,6 +292,8 @@ def train_lora(
         if trainer.is_world_process_zero():
             peft_model.save_pretrained(str(tmp))
             manifest = _manifest(config, records, losses, trainer.state.global_step, wall, model)
+            manifest["continued_from"] = str(adapter) if adapter is not None else None
+            manifest.update(extra_manifest or {})
             with atomic_path(tmp / "manifest.json") as t:
                 t.write_text(json.dumps(manifest, indent=2))
             os.replace(tmp, out_dir)
