@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steerlab._io import atomic_path
+from steerlab._io import _umask, atomic_path
 from steerlab.training.tokenize import IGNORE, Encoded, collate, encode
 
 
@@ -101,7 +101,13 @@ class TrainResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
+def _ddp_backend() -> str | None:
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return "gloo" if distributed and not torch.cuda.is_available() else None
+
+
 def _causal_lm(model: nn.Module) -> nn.Module:
+    model = getattr(model, "module", model)  # DistributedDataParallel / accelerate wrappers
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
 
@@ -111,11 +117,16 @@ def response_only_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tor
     positions that predict them: ``[n_response_tokens, vocab]`` logits instead of
     ``[batch, seq, vocab]``. Equal to the model's own loss with the same labels.
     """
+    # Through the (possibly DDP-wrapped) model's own forward, so gradient sync works; the head
+    # runs on one position only there (logits_to_keep=1) and on the response positions here.
+    out = model(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        output_hidden_states=True,
+        logits_to_keep=1,
+    )
+    hidden = out.hidden_states[-1]  # [batch, seq, d_model], final norm applied
     lm = _causal_lm(model)
-    backbone = lm.get_decoder()
-    hidden = backbone(
-        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
-    ).last_hidden_state  # [batch, seq, d_model]
     labels = inputs["labels"][:, 1:]
     keep = labels != IGNORE
     h = hidden[:, :-1][keep]  # [n, d_model]
@@ -276,6 +287,8 @@ def train_lora(
         lr_scheduler_type="linear",
         warmup_steps=0,
         weight_decay=0.0,
+        # Under torchrun / accelerate launch on CPU-only machines, DDP needs gloo.
+        ddp_backend=_ddp_backend(),
     )
     trainer = _Trainer(
         model=peft_model,
@@ -296,6 +309,7 @@ def train_lora(
             manifest.update(extra_manifest or {})
             with atomic_path(tmp / "manifest.json") as t:
                 t.write_text(json.dumps(manifest, indent=2))
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; honour the umask
             os.replace(tmp, out_dir)
         else:
             manifest = {}
