@@ -79,7 +79,6 @@ class OfflineModel:
         gguf_filename: the file name of the (assembled) GGUF.
         sha256: sha256 of the complete GGUF file.
         size_bytes: exact size of the GGUF file in bytes.
-        size_mb: size of the GGUF file in MB (10**6 bytes).
         has_chat_template: whether the tokenizer carries a chat template.
         n_layers: number of transformer blocks.
         d_model: residual-stream width.
@@ -97,13 +96,17 @@ class OfflineModel:
     gguf_filename: str
     sha256: str
     size_bytes: int
-    size_mb: float
     has_chat_template: bool
     n_layers: int
     d_model: int
     vocab_size: int
     description: str
     distributions: tuple[str, ...] = ()
+
+    @property
+    def size_mb(self) -> float:
+        """Size of the GGUF file in MB (10**6 bytes), from ``size_bytes``."""
+        return self.size_bytes / 1e6
 
     def missing_distributions(self) -> list[str]:
         """Names of the distributions needed for this model that are not installed."""
@@ -130,7 +133,6 @@ _SMOLLM2 = OfflineModel(
     gguf_filename="SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     size_bytes=98_362_432,
-    size_mb=98.4,
     has_chat_template=True,
     n_layers=30,
     d_model=576,
@@ -148,7 +150,6 @@ _GEMMA3 = OfflineModel(
     gguf_filename="gemma-3-270m-q4_k_m.gguf",
     sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     size_bytes=253_113_024,
-    size_mb=253.1,
     has_chat_template=False,
     n_layers=18,
     d_model=640,
@@ -173,7 +174,6 @@ _QWEN = OfflineModel(
     gguf_filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size_bytes=491_400_064,
-    size_mb=491.4,
     has_chat_template=True,
     n_layers=24,
     d_model=896,
