@@ -8,7 +8,14 @@ random-init models of every supported architecture for tests and examples.
 """
 
 from steerlab.models.offline import OfflineModel, available, load, resolve_gguf
-from steerlab.models.tiny import TEXT_FAMILIES, TINY_FAMILIES, VLM_FAMILIES, tiny, tiny_inputs
+from steerlab.models.tiny import (
+    TEXT_FAMILIES,
+    TINY_FAMILIES,
+    VLM_FAMILIES,
+    tiny,
+    tiny_inputs,
+    tiny_tokenizer,
+)
 
 __all__ = [
     "TEXT_FAMILIES",
@@ -20,4 +27,5 @@ __all__ = [
     "resolve_gguf",
     "tiny",
     "tiny_inputs",
+    "tiny_tokenizer",
 ]

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from steerlab._io import atomic_path
+from steerlab.models.tiny import TEXT_FAMILIES, tiny, tiny_tokenizer
 
 __all__ = [
     "ModelNotInstalledError",
@@ -567,6 +568,8 @@ def load(
 
     ``name_or_path`` may be
 
+    - ``"tiny-<family>"`` for a text family of :func:`steerlab.models.tiny`: a tiny random-init
+      model with the character-level :func:`steerlab.models.tiny.tiny_tokenizer` (tests);
     - an offline model name from :func:`available` (or its ``hf_name``): converted once to
       an HF checkpoint under ``<cache>/models/<name>`` (see :func:`convert`), then loaded
       from there; ``model.config.name_or_path`` is set to the model's ``hf_name``;
@@ -592,6 +595,10 @@ def load(
         RuntimeError: an offline conversion failed verification.
     """
     name = os.fspath(name_or_path)
+    if name.startswith("tiny-") and name[len("tiny-") :] in TEXT_FAMILIES:
+        # A tiny random-init text model with a character-level tokenizer (tests, demos).
+        model = tiny(name[len("tiny-") :], dtype=dtype)
+        return _finish(model, device, name), tiny_tokenizer()
     spec = _lookup(name)
     if spec is not None:
         ckpt = convert(spec.name, cache_dir=cache_dir)

@@ -18,7 +18,14 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-__all__ = ["TEXT_FAMILIES", "TINY_FAMILIES", "VLM_FAMILIES", "tiny", "tiny_inputs"]
+__all__ = [
+    "TEXT_FAMILIES",
+    "TINY_FAMILIES",
+    "VLM_FAMILIES",
+    "tiny",
+    "tiny_inputs",
+    "tiny_tokenizer",
+]
 
 TEXT_FAMILIES: tuple[str, ...] = (
     "llama",
@@ -550,3 +557,47 @@ def tiny_inputs(
             # there is no suffix; generated tokens are appended as 1 (causal suffix).
             inputs["token_type_ids"] = torch.zeros_like(input_ids)
     return inputs
+
+
+_TOKENIZER_SPECIALS = ("<unk>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
+_TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def tiny_tokenizer() -> Any:
+    """A character-level tokenizer that fits the tiny models' 256-token vocabulary.
+
+    Ids ``0``/``1``/``2`` are ``<pad>``/``</s>``/``<s>`` (as in the tiny models), then one
+    token per printable ASCII character and newline, then ``<unk>`` and the chat markers
+    ``<|system|>``, ``<|user|>``, ``<|assistant|>``, ``<|end|>`` (104 ids in all, so no id
+    reaches the VLMs' reserved range). It has a chat template, pads on the left, and
+    decodes exactly what it encodes for ASCII text; anything else becomes ``<unk>``.
+
+    With :func:`tiny`, it makes ``steerlab.models.load("tiny-llama")`` a complete
+    (model, tokenizer) pair for fast end-to-end tests of training, evaluation and the study.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": _PAD, "</s>": _EOS, "<s>": _BOS}
+    for ch in [chr(i) for i in range(32, 127)] + ["\n"]:
+        vocab[ch] = len(vocab)
+    for special in _TOKENIZER_SPECIALS:
+        vocab[special] = len(vocab)
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    core.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token="<pad>",
+        eos_token="</s>",
+        bos_token="<s>",
+        unk_token="<unk>",
+        additional_special_tokens=list(_TOKENIZER_SPECIALS[1:]),
+        chat_template=_TINY_CHAT_TEMPLATE,
+        padding_side="left",
+    )
+    tok.name_or_path = "tiny-char"
+    return tok
