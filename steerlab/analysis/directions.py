@@ -184,3 +184,36 @@ def logistic_probe(
         dirs[lyr] = (w / w.norm()).float()
     vector = SteeringVector(dirs, method="logistic_probe", normalization="unit", **metadata)
     return ProbeResult(vector, train_acc, test_acc, intercept)
+
+
+def separation(positive: Acts, negative: Acts, *, layer: int = 0) -> dict[int, float]:
+    """Per layer, how well the difference-in-means direction separates the two sets: Cohen's
+    d of the projections on the unit direction ``u = (μ₊ − μ₋)/‖μ₊ − μ₋‖``,
+    ``(mean(p·u) − mean(n·u)) / pooled_std``. Unitless; comparable across layers whose
+    activation scales differ.
+
+    Raises:
+        ValueError: fewer than 2 examples per set, identical means with zero spread, or as
+            :func:`difference_in_means`.
+    """
+    pos, neg = _pairs(positive, negative, layer)
+    out = {}
+    for lyr in pos:
+        p, n = pos[lyr].double(), neg[lyr].double()
+        if len(p) < 2 or len(n) < 2:
+            raise ValueError(f"layer {lyr}: need at least 2 examples per set for a separation")
+        u = p.mean(0) - n.mean(0)
+        norm = float(u.norm())
+        if norm == 0:
+            out[lyr] = 0.0
+            continue
+        sp, sn = p @ (u / norm), n @ (u / norm)
+        pooled = ((len(sp) - 1) * sp.var() + (len(sn) - 1) * sn.var()) / (len(sp) + len(sn) - 2)
+        out[lyr] = float((sp.mean() - sn.mean()) / pooled.sqrt().clamp_min(1e-12))
+    return out
+
+
+def strongest_layer(positive: Acts, negative: Acts) -> int:
+    """The layer whose :func:`separation` is largest (``{layer: [n, d_model]}`` inputs)."""
+    sep = separation(positive, negative)
+    return max(sep, key=sep.__getitem__)
