@@ -170,10 +170,10 @@ def main() -> None:
         both = med["pca"] + med["load"]
         print(f"{'sklearn PCA (load + fit)':<34}{both:>10.2f}{both / s:>20.2f}")
         if "ipca" in med:
-            print(
-                f"{'sklearn IncrementalPCA (streamed)':<34}{med['ipca']:>10.2f}"
-                f"{med['ipca'] / s:>20.2f}"
-            )
+            label = "sklearn IncrementalPCA (streamed)"
+            if ipca_n != args.n:
+                label = f"IncrementalPCA (est. from {ipca_n:,})"
+            print(f"{label:<34}{med['ipca']:>10.2f}{med['ipca'] / s:>20.2f}")
         print(
             f"peak RSS of the streaming fit: max {max(rss):.0f} MB over rounds "
             f"(limit 2048 MB: {'ok' if max(rss) < 2048 else 'EXCEEDED'})"
