@@ -1,0 +1,159 @@
+"""Paired (adapter on vs off) and contrast collection, streamed to disk, on tiny models."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from steerlab.analysis import (
+    Example,
+    collect_contrast,
+    collect_labelled,
+    collect_paired,
+    encode_examples,
+    fit_subspace,
+    record_examples,
+    response_means,
+)
+from steerlab.hooks.store import ActivationStore
+from steerlab.models import load
+from steerlab.training import PairRecord
+
+LAYERS = [0, 1]
+
+
+@pytest.fixture(scope="module")
+def tiny_pair():
+    """(PeftModel with a LoRA whose B is nonzero, plain base copy, tokenizer)."""
+    from peft import LoraConfig, get_peft_model
+
+    base, tok = load("tiny-llama")
+    peft_model = get_peft_model(
+        copy.deepcopy(base),
+        LoraConfig(r=4, lora_alpha=4, target_modules=["o_proj", "down_proj", "v_proj"]),
+    )
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    peft_model.eval()
+    return peft_model, base, tok
+
+
+def _examples(tok):
+    prompts = ["Write a loop.", "Hi", "What is 2+2? Explain slowly.", "Name a colour"]
+    responses = ["for i in range(3): pass", "Hello there, friend!", "4", "blue"]
+    return encode_examples(tok, prompts, responses)
+
+
+def _reference(model, examples, layer):
+    """In-memory recomputation, one unpadded example at a time, via output_hidden_states."""
+    out = []
+    for e in examples:
+        ids = torch.tensor([e.input_ids])
+        with torch.no_grad():
+            hs = model(input_ids=ids, output_hidden_states=True).hidden_states
+        out.append(hs[layer + 1][0, e.response_start :])
+    return torch.cat(out)
+
+
+def test_stored_differences_equal_the_in_memory_recomputation(tiny_pair, tmp_path):
+    peft_model, base, tok = tiny_pair
+    examples = _examples(tok)
+    stores = collect_paired(
+        peft_model, examples, tmp_path, layers=LAYERS, keep_sides=True, batch_size=3
+    )
+    for layer in LAYERS:
+        ft = _reference(peft_model, examples, layer)
+        with peft_model.disable_adapter():
+            b = _reference(peft_model, examples, layer)
+        torch.testing.assert_close(stores.finetuned[(layer, "resid_post")], ft, atol=2e-5, rtol=0)
+        torch.testing.assert_close(stores.base[(layer, "resid_post")], b, atol=2e-5, rtol=0)
+        torch.testing.assert_close(stores.diff[(layer, "resid_post")], ft - b, atol=2e-5, rtol=0)
+        # the disabled adapter is exactly the base model
+        torch.testing.assert_close(b, _reference(base, examples, layer), atol=1e-6, rtol=0)
+    assert (
+        stores.n_tokens
+        == len(stores.diff)
+        == sum(len(e.input_ids) - e.response_start for e in examples)
+    )
+    sub = fit_subspace(stores.diff, point="resid_post", max_k=3)
+    assert sub.layers == LAYERS
+
+
+def test_adapter_enabled_and_disabled_really_differ(tiny_pair, tmp_path):
+    peft_model, _, tok = tiny_pair
+    stores = collect_paired(peft_model, _examples(tok), tmp_path, layers=[1])
+    diff = stores.diff[1]
+    assert stores.base is None and stores.finetuned is None
+    assert float(diff.norm(dim=1).min()) > 1e-3  # every response token moved
+
+
+def test_padding_and_prompt_tokens_are_never_recorded(tiny_pair, tmp_path):
+    peft_model, _, tok = tiny_pair
+    examples = _examples(tok)
+    stores = collect_paired(peft_model, examples, tmp_path, layers=[0], batch_size=4)
+    idx, pos = stores.diff.example_index, stores.diff.position
+    for i, e in enumerate(examples):
+        assert pos[idx == i].tolist() == list(range(e.response_start, len(e.input_ids)))
+    assert sorted(set(idx.tolist())) == list(range(len(examples)))
+
+
+def test_a_mask_selects_exactly_its_tokens(tiny_pair, tmp_path):
+    peft_model, _, _ = tiny_pair
+    examples = [
+        Example((5, 6, 7, 8, 9), 0, mask=(False, True, False, True, False)),
+        Example((5, 6, 7), 0, mask=(True, False, False)),
+    ]
+    stores = collect_paired(peft_model, examples, tmp_path, layers=[0], batch_size=2)
+    assert stores.diff.position.tolist() == [1, 3, 0]
+    assert stores.diff.example_index.tolist() == [0, 0, 1]
+
+
+def test_contrast_and_labelled_collection_write_one_store_per_side(tiny_pair, tmp_path):
+    _, base, tok = tiny_pair
+    pairs = [
+        PairRecord(id=f"p{i}", prompt=f"Task {i}", safe_response="ok, safely", harmful_response=h)
+        for i, h in enumerate(["rm -rf /", "eval(input())"])
+    ]
+    stores = collect_contrast(base, tok, pairs, tmp_path / "c", layers=LAYERS)
+    harmful = encode_examples(tok, [p.prompt for p in pairs], [p.harmful_response for p in pairs])
+    n_harmful = sum(len(e.input_ids) - e.response_start for e in harmful)
+    assert len(stores.positive) == n_harmful
+    torch.testing.assert_close(stores.positive[(1, "resid_post")], _reference(base, harmful, 1))
+    items = [("q1", "bad answer", True), ("q2", "fine", 0), ("q3", "worse answer", 1)]
+    lab = collect_labelled(base, tok, items, tmp_path / "l", layers=[1])
+    assert sorted(set(lab.positive.example_index.tolist())) == [0, 1]
+    assert sorted(set(lab.negative.example_index.tolist())) == [0]
+    means = response_means(base, encode_examples(tok, ["q2"], ["fine"]), layer=1)
+    torch.testing.assert_close(means[0], lab.negative[1].mean(0))
+
+
+def test_collection_bad_input_errors(tiny_pair, tmp_path):
+    peft_model, base, tok = tiny_pair
+    examples = _examples(tok)
+    with pytest.raises(TypeError, match="PeftModel"):
+        collect_paired(base, examples, tmp_path / "a", layers=[0])
+    with pytest.raises(ValueError, match="no examples"):
+        collect_paired(peft_model, [], tmp_path / "b", layers=[0])
+    with pytest.raises(ValueError, match="response_start=5 outside"):
+        Example((1, 2, 3), 5)
+    with pytest.raises(ValueError, match="3 prompts but 2 responses"):
+        encode_examples(tok, ["a", "b", "c"], ["x", "y"])
+    with pytest.raises(ValueError, match="need both labels"):
+        collect_labelled(base, tok, [("q", "a", True)], tmp_path / "c", layers=[0])
+    collect_paired(peft_model, examples, tmp_path / "d", layers=[0])
+    with pytest.raises(FileExistsError, match="already holds"):
+        collect_paired(peft_model, examples, tmp_path / "d", layers=[0])
+
+
+def test_an_empty_store_is_refused_by_the_fit(tiny_pair, tmp_path):
+    _, base, _ = tiny_pair
+    # Every example's mask is empty: a finished store with zero tokens.
+    store = record_examples(base, [Example((4, 5), 0, mask=(False, False))], tmp_path, layers=[0])
+    assert isinstance(store, ActivationStore) and len(store) == 0
+    with pytest.raises(ValueError, match="no activations to fit"):
+        fit_subspace(store)
