@@ -578,7 +578,9 @@ def load(
       ``AutoProcessor`` when it has a processor/preprocessor config, else
       ``AutoTokenizer``;
     - a local ``.gguf`` file: loaded (dequantized) directly, without caching;
-    - a hub id ``org/name``: passed to ``from_pretrained`` (needs the hub or its cache).
+    - a hub id ``org/name``: passed to ``from_pretrained`` (needs the hub or its cache);
+    - ``"gemma3-270m-hybrid"``: the real Gemma 3 270M decoder in a Gemma 3 VLM with a
+      *random* vision tower, and its processor (:func:`steerlab.models.hybrid.hybrid_gemma3`).
 
     Args:
         dtype: parameter dtype (offline checkpoints are stored in fp32).
@@ -595,6 +597,10 @@ def load(
         RuntimeError: an offline conversion failed verification.
     """
     name = os.fspath(name_or_path)
+    if name == "gemma3-270m-hybrid":  # real decoder + random vision tower (steerlab.models.hybrid)
+        from steerlab.models.hybrid import hybrid_gemma3
+
+        return hybrid_gemma3(dtype=dtype, device=device, cache_dir=cache_dir)
     if name.startswith("tiny-") and name[len("tiny-") :] in TEXT_FAMILIES:
         # A tiny random-init text model with a character-level tokenizer (tests, demos).
         model = tiny(name[len("tiny-") :], dtype=dtype)

@@ -1,0 +1,48 @@
+"""Measuring emergent misalignment, text-only and multimodal.
+
+- Question sets: :func:`load_questions` (``"broad"``, ``"broad-multimodal"``, one per
+  training domain, or a user JSONL file) -> :class:`QuestionSet` of :class:`Question`.
+- Sampling: :func:`sample_answers` with a :class:`SamplingConfig` (resumable answers file).
+- Judge-free metrics: :func:`preference_misalignment` (length-normalised log-likelihood of
+  the misaligned vs the aligned reference answer) and :func:`code_misalignment` (bandit).
+- Judges: :mod:`steerlab.eval.judges` (rubric, alignment + coherence; HTTP and local
+  backends), all implementing :class:`Judge` and returning :class:`Verdict`.
+- Driver: :func:`evaluate` (sample, judge with a cache, aggregate, save).
+- Results: :class:`EvalResult` (mean ± std over seeds, bootstrap 95% CI, per category,
+  unparsed counted), :func:`compare` for text-only vs multimodal side by side.
+"""
+
+from steerlab.eval import judges
+from steerlab.eval.code_metric import code_misalignment, extract_code
+from steerlab.eval.preference import preference_misalignment, reference_loglik
+from steerlab.eval.questions import BUILTIN_SETS, Question, QuestionSet, load_questions
+from steerlab.eval.result import EvalResult, Unit, compare, misaligned_rate, worst_of_n
+from steerlab.eval.run import evaluate, judge_answers
+from steerlab.eval.sampling import Answer, SamplingConfig, read_answers, sample_answers
+from steerlab.eval.types import Judge, JudgeItem, Verdict
+
+__all__ = [
+    "BUILTIN_SETS",
+    "Answer",
+    "EvalResult",
+    "Judge",
+    "JudgeItem",
+    "Question",
+    "QuestionSet",
+    "SamplingConfig",
+    "Unit",
+    "Verdict",
+    "code_misalignment",
+    "compare",
+    "evaluate",
+    "extract_code",
+    "judge_answers",
+    "judges",
+    "load_questions",
+    "misaligned_rate",
+    "preference_misalignment",
+    "read_answers",
+    "reference_loglik",
+    "sample_answers",
+    "worst_of_n",
+]
