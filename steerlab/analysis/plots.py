@@ -72,10 +72,10 @@ def plot_explained_variance(
     twin = ax.twinx()
     for layer in layers:
         r = subspace.explained_variance_ratio[layer].double()
-        ks = torch.arange(1, len(r) + 1)
-        (line,) = ax.plot(ks, r, marker="o", ms=3, label=f"layer {layer}")
+        ks = list(range(1, len(r) + 1))
+        (line,) = ax.plot(ks, r.tolist(), marker="o", ms=3, label=f"layer {layer}")
         cum = r.cumsum(0)
-        twin.plot(ks, cum, ls="--", color=line.get_color(), alpha=0.6)
+        twin.plot(ks, cum.tolist(), ls="--", color=line.get_color(), alpha=0.6)
         reached = (cum >= fraction - 1e-9).nonzero()
         if len(reached):
             k = int(reached[0]) + 1
@@ -120,8 +120,9 @@ def plot_ablation_curve(
     mean = torch.tensor([r.random_mean for r in rows], dtype=torch.float64)
     if not torch.isnan(mean).all():
         std = torch.tensor([r.random_std for r in rows], dtype=torch.float64)
-        ax.plot(ks, mean, marker="s", color="grey", label="random k-dim subspace")
-        ax.fill_between(ks, mean - std, mean + std, color="grey", alpha=0.25)
+        ax.plot(ks, mean.tolist(), marker="s", color="grey", label="random k-dim subspace")
+        lo, hi = (mean - std).tolist(), (mean + std).tolist()
+        ax.fill_between(ks, lo, hi, color="grey", alpha=0.25)
     ax.set_xlabel("k (components ablated)")
     ax.set_ylabel(metric_name)
     coh = [r.coherence for r in rows]
@@ -177,12 +178,13 @@ def plot_principal_angles(
                 grid[i, j] = float(principal_angles(a, b, layer=layer).mean())
     fig, ax = plt.subplots(figsize=(1.2 * n + 2.5, 1.0 * n + 2))
     vmax = 90.0 if value == "mean_angle" else 1.0
-    im = ax.imshow(grid, vmin=0, vmax=vmax, cmap="viridis")
+    im = ax.imshow(grid.numpy(), vmin=0, vmax=vmax, cmap="viridis")
     ax.set_xticks(range(n), names, rotation=45, ha="right")
     ax.set_yticks(range(n), names)
     for i in range(n):
         for j in range(n):
-            txt = f"{grid[i, j]:.0f}°" if value == "mean_angle" else f"{grid[i, j]:.2f}"
+            v = float(grid[i, j])
+            txt = f"{v:.0f}°" if value == "mean_angle" else f"{v:.2f}"
             ax.text(j, i, txt, ha="center", va="center", color="white", fontsize=8)
     fig.colorbar(
         im,
