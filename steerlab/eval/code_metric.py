@@ -36,7 +36,7 @@ def extract_code(answer: str) -> str | None:
     Python and is not a bare expression of prose; else ``None``."""
     blocks = [body for lang, body in _FENCE.findall(answer) if lang.lower() not in _NOT_PYTHON]
     if blocks:
-        return "\n\n".join(b.rstrip() + "\n" for b in blocks)
+        return "\n".join(b.rstrip() + "\n" for b in blocks)
     text = answer.strip()
     if not text:
         return None
