@@ -28,7 +28,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from steerlab._io import _umask, atomic_path
-from steerlab.training.tokenize import IGNORE, Encoded, collate, encode
+from steerlab.training.progress import LossBar
+from steerlab.training.tokenize import (
+    IGNORE,
+    Encoded,
+    collate,
+    encode,
+    is_processor,
+    text_tokenizer,
+)
 
 
 @dataclass
@@ -101,15 +109,35 @@ class TrainResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def _ddp_backend() -> str | None:
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return "gloo" if distributed and not torch.cuda.is_available() else None
+def _cpu_distributed() -> bool:
+    """True under ``torchrun`` / ``accelerate launch`` with several processes and no CUDA.
+
+    Why this matters: ``TrainingArguments`` builds accelerate's ``PartialState(cpu=use_cpu)``.
+    With ``cpu=False`` on a machine without an accelerator, ``PartialState._prepare_backend``
+    matches no device branch, so the distributed type stays ``NO`` even though the launcher
+    set ``WORLD_SIZE``; ``parallel_mode`` is then ``NOT_PARALLEL``, ``accelerator.prepare``
+    does not wrap the model in ``DistributedDataParallel``, gradients are never all-reduced
+    and the ranks drift apart. Only ``cpu=True`` gives ``DistributedType.MULTI_CPU`` (gloo),
+    so a CPU launch needs ``use_cpu=True`` (``accelerate launch --cpu`` sets it through
+    ``ACCELERATE_USE_CPU``; a plain ``torchrun`` does not).
+    """
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
 def _causal_lm(model: nn.Module) -> nn.Module:
     model = getattr(model, "module", model)  # DistributedDataParallel / accelerate wrappers
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
+
+
+def _features(model: nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The forward's inputs without ``labels``; float tensors (pixels) in the model's dtype."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    return {
+        k: v.to(dtype) if v.is_floating_point() and dtype is not None else v
+        for k, v in inputs.items()
+        if k != "labels"
+    }
 
 
 def response_only_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -119,12 +147,7 @@ def response_only_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tor
     """
     # Through the (possibly DDP-wrapped) model's own forward, so gradient sync works; the head
     # runs on one position only there (logits_to_keep=1) and on the response positions here.
-    out = model(
-        input_ids=inputs["input_ids"],
-        attention_mask=inputs["attention_mask"],
-        output_hidden_states=True,
-        logits_to_keep=1,
-    )
+    out = model(**_features(model, inputs), output_hidden_states=True, logits_to_keep=1)
     hidden = out.hidden_states[-1]  # [batch, seq, d_model], final norm applied
     lm = _causal_lm(model)
     labels = inputs["labels"][:, 1:]
@@ -139,7 +162,7 @@ def response_only_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> tor
 
 def full_logit_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """The naive loss: the model computes logits at every position (the baseline)."""
-    return model(**inputs).loss
+    return model(**_features(model, inputs), labels=inputs["labels"]).loss
 
 
 def _fingerprint(records: Sequence[Any]) -> str:
@@ -211,6 +234,33 @@ def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
         ) from err
 
 
+def _has_vision(model: nn.Module) -> bool:
+    config = getattr(_causal_lm(model), "config", None)
+    return getattr(config, "vision_config", None) is not None
+
+
+def check_images_fit(model: nn.Module, tokenizer: Any, records: Sequence[Any]) -> int:
+    """Number of records with an image; raises ``ValueError`` when there are some and the
+    model has no vision tower or ``tokenizer`` is not a processor."""
+    n = sum(
+        (r.get("image") if isinstance(r, dict) else getattr(r, "image", None)) is not None
+        for r in records
+    )
+    if n and not _has_vision(model):
+        name = getattr(getattr(model, "config", None), "name_or_path", type(model).__name__)
+        raise ValueError(
+            f"{n} of {len(records)} records have an image, but the model ({name}) is text-only "
+            "(its config has no vision_config); use a vision-language model or drop the images"
+        )
+    if n and not is_processor(tokenizer):
+        raise ValueError(
+            f"{n} of {len(records)} records have an image, but {type(tokenizer).__name__} is a "
+            "text-only tokenizer; pass the model's processor "
+            "(transformers.AutoProcessor.from_pretrained(...))"
+        )
+    return n
+
+
 def train_lora(
     model: nn.Module,
     tokenizer: Any,
@@ -221,38 +271,57 @@ def train_lora(
     adapter: str | os.PathLike | None = None,
     extra_manifest: dict[str, Any] | None = None,
     progress: bool = True,
+    progress_leave: bool = True,
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on ``records`` (each with ``prompt``, ``response``, optional
-    ``system``) and save it to ``out_dir`` with a ``manifest.json``.
+    ``system``, ``history`` and ``image``) and save it to ``out_dir`` with a
+    ``manifest.json``.
 
     The directory appears atomically (built in a temporary sibling, then renamed), so an
     interrupted run leaves nothing that looks finished.
 
+    Distributed: run the same script under ``accelerate launch --num_processes N`` (or
+    ``torchrun --nproc_per_node N``); the Trainer wraps the model in DDP, each process
+    trains on its shard of every batch, and process 0 writes ``out_dir`` (the others wait
+    for it and return the same manifest). CPU-only launches use gloo.
+
     Args:
-        model: a causal LM (it is wrapped in place by peft; pass a copy to keep the base).
-        tokenizer: its tokenizer (chat template used when present).
+        model: a causal LM or a vision-language model (wrapped in place by peft; pass a copy
+            to keep the base).
+        tokenizer: its tokenizer (chat template used when present), or for a VLM its
+            processor (``transformers.AutoProcessor``), which records with an image need.
         records: training examples, e.g. from :func:`steerlab.training.mix`.
         config: :class:`LoraTrainConfig`.
         out_dir: where the adapter goes; must not exist yet.
         adapter: continue training this saved adapter instead of a fresh one (benign
             narrow fine-tuning of a misaligned adapter); its rank and targets are kept.
         extra_manifest: more JSON-serialisable entries for ``manifest.json``.
+        progress: show a step bar with the running loss (on the main process only). Off, the
+            Trainer prints nothing per step.
+        progress_leave: keep the finished bar on screen (a sweep clears its runs' bars).
 
     Returns:
         :class:`TrainResult` with the loss curve and wall time.
 
     Raises:
-        ValueError: empty dataset, responses lost to truncation, bad target modules.
+        ValueError: empty dataset, responses lost to truncation, bad target modules, image
+            records for a text-only model or tokenizer.
         FileExistsError: ``out_dir`` exists.
+        FileNotFoundError: ``adapter`` holds no peft adapter.
     """
     from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} already exists; pick a new directory")
+    if len(records) == 0:
+        raise ValueError("the training dataset is empty")
+    check_images_fit(model, tokenizer, records)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     encoded = encode_all(tokenizer, records, config.max_length)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = text_tokenizer(tokenizer).pad_token_id
+    pad_id = pad_id if pad_id is not None else 0
     if adapter is not None:
         from peft import PeftModel
 
@@ -270,6 +339,7 @@ def train_lora(
             loss = loss_fn(model, inputs)
             return (loss, None) if return_outputs else loss
 
+    cpu_ddp = _cpu_distributed()
     args = TrainingArguments(
         output_dir=str(tmp / "trainer"),
         per_device_train_batch_size=config.batch_size,
@@ -283,12 +353,13 @@ def train_lora(
         save_strategy="no",
         report_to=[],
         remove_unused_columns=False,
-        disable_tqdm=not progress,
+        disable_tqdm=True,  # our own bar (LossBar) replaces the Trainer's line-per-step logs
         lr_scheduler_type="linear",
         warmup_steps=0,
         weight_decay=0.0,
-        # Under torchrun / accelerate launch on CPU-only machines, DDP needs gloo.
-        ddp_backend=_ddp_backend(),
+        # See _cpu_distributed: without use_cpu a CPU launch never gets DDP.
+        use_cpu=cpu_ddp,
+        ddp_backend="gloo" if cpu_ddp else None,
     )
     trainer = _Trainer(
         model=peft_model,
@@ -296,6 +367,10 @@ def train_lora(
         train_dataset=_Examples(encoded),
         data_collator=lambda batch: collate(batch, pad_id),
     )
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+    if progress:
+        trainer.add_callback(LossBar(desc=f"LoRA r={config.rank}", leave=progress_leave))
     start = time.perf_counter()
     try:
         trainer.train()
@@ -306,14 +381,17 @@ def train_lora(
             peft_model.save_pretrained(str(tmp))
             manifest = _manifest(config, records, losses, trainer.state.global_step, wall, model)
             manifest["continued_from"] = str(adapter) if adapter is not None else None
+            manifest["world_size"] = args.world_size
             manifest.update(extra_manifest or {})
             with atomic_path(tmp / "manifest.json") as t:
                 t.write_text(json.dumps(manifest, indent=2))
             os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; honour the umask
             os.replace(tmp, out_dir)
         else:
-            manifest = {}
             shutil.rmtree(tmp, ignore_errors=True)
+        trainer.accelerator.wait_for_everyone()  # out_dir exists for every process after this
+        if not trainer.is_world_process_zero():
+            manifest = json.loads((out_dir / "manifest.json").read_text())
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

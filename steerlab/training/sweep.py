@@ -15,10 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from steerlab.training.data import mix
 from steerlab.training.lora import LoraTrainConfig, train_lora
+from steerlab.training.progress import bar as progress_bar
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ def train_sweep(
         run_dir: the sweep's directory.
         ranks, harmful_fractions, seeds: the grid.
         config: settings shared by every run; rank, alpha and seed are set per run.
+        progress: a bar over the runs (skipped ones included) and a step bar inside each.
 
     Returns:
         One :class:`SweepRun` per grid point, in grid order.
@@ -75,7 +75,7 @@ def train_sweep(
     run_dir.mkdir(parents=True, exist_ok=True)
     grid = [(r, p, s) for r in ranks for p in harmful_fractions for s in seeds]
     runs = []
-    bar = tqdm(grid, desc="LoRA sweep", disable=not progress)
+    bar = progress_bar(grid, desc="LoRA sweep", disable=not progress)
     for rank, fraction, seed in bar:
         name = run_name(rank, fraction, seed)
         out = run_dir / name
@@ -99,7 +99,8 @@ def train_sweep(
             run_config,
             out,
             extra_manifest={"harmful_fraction": fraction, "sweep_run": name},
-            progress=False,
+            progress=progress,
+            progress_leave=False,
         )
         runs.append(SweepRun(rank, fraction, seed, out, result.manifest, skipped=False))
     return runs

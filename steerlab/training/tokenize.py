@@ -1,18 +1,27 @@
 """Turning (prompt, response) records into token ids with a completion-only label mask.
 
 The model's chat template renders the conversation; the loss covers the response tokens only
-(and the end-of-turn tokens the template appends after them). Prompt and padding carry the
-label ``-100``. A tokenizer without a chat template (Gemma 3 270M is a base model) gets the
-documented plain fallback::
+(and the end-of-turn tokens the template appends after them). Prompt, image tokens and
+padding carry the label ``-100``. A tokenizer without a chat template (Gemma 3 270M is a base
+model) gets the documented plain fallback::
 
     {system}\\n\\n            (only when a system prompt is given)
-    User: {prompt}\\n
+    User: {turn}\\nAssistant: {answer}{eos}\\n   (one line pair per earlier turn, if any)
+    User: {image_token}\\n{prompt}\\n           ({image_token}\\n only with an image)
     Assistant: {response}{eos}
+
+Records with an ``image`` (a path or a PIL image) go through the model's *processor*
+(``transformers.AutoProcessor``; any ``ProcessorMixin`` with ``image_processor`` and
+``tokenizer``): the processor expands the image placeholder into the model's image tokens and
+returns the pixel tensors (``pixel_values`` and whatever else the model needs, e.g.
+``token_type_ids`` on Gemma 3 or ``image_grid_thw`` on Qwen2-VL), which :func:`collate`
+batches. Text-only records work with a processor too (its tokenizer is used).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,82 +32,236 @@ PLAIN_TEMPLATE = "User: {prompt}\nAssistant: "
 
 @dataclass(frozen=True)
 class Encoded:
-    """One tokenised example: ``input_ids`` and ``labels`` are ``[seq]`` (labels ``-100``
-    outside the response); ``truncated_response`` is True when max_length cut into the
-    response."""
+    """One tokenised example.
+
+    Fields:
+        input_ids, labels: ``[seq]`` lists; labels are ``-100`` outside the response.
+        response_start: index of the first response token.
+        truncated_response: True when ``max_length`` cut into the response.
+        extras: processor outputs besides ids and mask (VLM examples only), e.g.
+            ``pixel_values`` ``[n_images, channels, height, width]``; not compared by ``==``.
+        seq_keys: names in ``extras`` that are aligned with ``input_ids`` (``[seq]``, padded
+            with 0 by :func:`collate`), e.g. ``token_type_ids``.
+    """
 
     input_ids: list[int]
     labels: list[int]
     response_start: int
     truncated_response: bool
+    extras: Mapping[str, torch.Tensor] = field(default_factory=dict, compare=False)
+    seq_keys: tuple[str, ...] = ()
 
 
 def _field(record: Any, name: str, default: Any = None) -> Any:
-    if isinstance(record, dict):
+    if isinstance(record, Mapping):
         return record.get(name, default)
     return getattr(record, name, default)
 
 
-def render_prompt(tokenizer: Any, prompt: str, system: str | None = None) -> str:
-    """The prompt text up to where the assistant's answer begins."""
-    if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": system}] if system else []
-        messages.append({"role": "user", "content": prompt})
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    head = f"{system}\n\n" if system else ""
-    return head + PLAIN_TEMPLATE.format(prompt=prompt)
+def is_processor(obj: Any) -> bool:
+    """True for a multimodal processor (has both ``image_processor`` and ``tokenizer``)."""
+    return (
+        getattr(obj, "image_processor", None) is not None
+        and getattr(obj, "tokenizer", None) is not None
+    )
 
 
-def _render_full(tokenizer: Any, prompt: str, response: str, system: str | None) -> str:
-    if getattr(tokenizer, "chat_template", None):
-        messages = [{"role": "system", "content": system}] if system else []
-        messages += [
-            {"role": "user", "content": prompt},
-            {"role": "assistant", "content": response},
-        ]
-        return tokenizer.apply_chat_template(messages, tokenize=False)
-    eos = tokenizer.eos_token or ""
-    return render_prompt(tokenizer, prompt, system) + response + eos
+def text_tokenizer(tokenizer_or_processor: Any) -> Any:
+    """The text tokenizer of a processor, or the argument itself when it is a tokenizer."""
+    if is_processor(tokenizer_or_processor):
+        return tokenizer_or_processor.tokenizer
+    return tokenizer_or_processor
 
 
-def encode(tokenizer: Any, record: Any, max_length: int) -> Encoded:
-    """Tokenise one record (``prompt``, ``response``, optional ``system``) for training.
+def _templater(tokenizer_or_processor: Any) -> Any | None:
+    """Whatever renders the chat template: the processor's own, else its tokenizer's."""
+    for obj in (tokenizer_or_processor, text_tokenizer(tokenizer_or_processor)):
+        if getattr(obj, "chat_template", None):
+            return obj
+    return None
 
-    Raises:
-        ValueError: an empty prompt or response, or a chat template that does not render the
-            prompt as a prefix of the full conversation.
-    """
-    prompt, response = _field(record, "prompt"), _field(record, "response")
-    system = _field(record, "system")
-    for name, value in (("prompt", prompt), ("response", response)):
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"record {_field(record, 'id', '?')}: empty or missing {name}")
-    prompt_text = render_prompt(tokenizer, prompt, system)
-    full_text = _render_full(tokenizer, prompt, response, system)
-    if not full_text.startswith(prompt_text):
+
+def _image_token(processor: Any) -> str:
+    token = getattr(processor, "image_token", None) or getattr(
+        processor.tokenizer, "image_token", None
+    )
+    if not token:
         raise ValueError(
-            "the chat template does not render the prompt as a prefix of the conversation; "
-            "cannot locate the response tokens"
+            f"{type(processor).__name__} has no chat template and no image_token; cannot place "
+            "the image in the plain fallback prompt"
         )
-    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    full_ids = tokenizer(full_text, add_special_tokens=False)["input_ids"]
-    bos = tokenizer.bos_token_id
-    needs_bos = bos is not None and getattr(tokenizer, "add_bos_token", False)
-    if needs_bos and (not full_ids or full_ids[0] != bos):
-        prompt_ids, full_ids = [bos, *prompt_ids], [bos, *full_ids]
+    return token
+
+
+def _messages(
+    prompt: str,
+    system: str | None,
+    history: Any,
+    image: bool,
+    parts: bool,
+) -> list[dict[str, Any]]:
+    def content(text: str, with_image: bool = False) -> Any:
+        if not parts:
+            return text
+        items = [{"type": "image"}] if with_image else []
+        return [*items, {"type": "text", "text": text}]
+
+    msgs: list[dict[str, Any]] = []
+    if system:
+        msgs.append({"role": "system", "content": content(system)})
+    msgs += [{"role": role, "content": content(text)} for role, text in history or ()]
+    msgs.append({"role": "user", "content": content(prompt, image)})
+    return msgs
+
+
+def _render(
+    tokenizer_or_processor: Any,
+    prompt: str,
+    response: str | None,
+    system: str | None = None,
+    history: Any = (),
+    image: bool = False,
+) -> str:
+    """The prompt text (``response=None``) or the whole conversation."""
+    templater = _templater(tokenizer_or_processor)
+    if templater is not None:
+        parts = is_processor(templater)  # processor templates expect typed content parts
+        msgs = _messages(prompt, system, history, image, parts)
+        if response is None:
+            return templater.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        answer = [{"type": "text", "text": response}] if parts else response
+        msgs.append({"role": "assistant", "content": answer})
+        return templater.apply_chat_template(msgs, tokenize=False)
+    eos = text_tokenizer(tokenizer_or_processor).eos_token or ""
+    text = f"{system}\n\n" if system else ""
+    for role, turn in history or ():
+        text += f"User: {turn}\n" if role == "user" else f"Assistant: {turn}{eos}\n"
+    if image:
+        prompt = f"{_image_token(tokenizer_or_processor)}\n{prompt}"
+    text += PLAIN_TEMPLATE.format(prompt=prompt)
+    return text if response is None else text + response + eos
+
+
+def render_prompt(
+    tokenizer: Any, prompt: str, system: str | None = None, *, history: Any = ()
+) -> str:
+    """The prompt text up to where the assistant's answer begins (chat template, or the plain
+    fallback). ``history`` holds earlier ``(role, content)`` turns."""
+    return _render(tokenizer, prompt, None, system, history)
+
+
+def load_image(image: Any) -> Any:
+    """An RGB PIL image from a path or a PIL image. Raises ``ValueError`` when unreadable."""
+    from PIL import Image
+
+    if hasattr(image, "convert"):
+        return image.convert("RGB")
+    try:
+        with Image.open(image) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"image {image!r} is unreadable: {err}") from None
+
+
+def _response_start(prompt_ids: list[int], full_ids: list[int]) -> int:
     start = len(prompt_ids)
     if full_ids[:start] != prompt_ids:  # tokenisation merged across the boundary
         start = next(
             (i for i, (a, b) in enumerate(zip(prompt_ids, full_ids, strict=False)) if a != b),
             start,
         )
+    return start
+
+
+def encode(tokenizer: Any, record: Any, max_length: int) -> Encoded:
+    """Tokenise one record (``prompt``, ``response``, optional ``system``, ``history`` and
+    ``image``) for training.
+
+    Args:
+        tokenizer: the model's tokenizer, or its processor (required for records with an
+            image).
+        record: a mapping or object with those fields (e.g. a
+            :class:`~steerlab.training.MixedRecord`).
+        max_length: the example is cut to this many tokens (image tokens included).
+
+    Raises:
+        ValueError: an empty prompt or response; a record with an image given a text-only
+            tokenizer; an unreadable image; a chat template that does not render the prompt
+            as a prefix of the full conversation.
+    """
+    rid = _field(record, "id", "?")
+    prompt, response = _field(record, "prompt"), _field(record, "response")
+    system, history = _field(record, "system"), _field(record, "history", ())
+    image = _field(record, "image")
+    for name, value in (("prompt", prompt), ("response", response)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"record {rid}: empty or missing {name}")
+    if image is not None and not is_processor(tokenizer):
+        raise ValueError(
+            f"record {rid} has an image, but {type(tokenizer).__name__} is a text-only "
+            "tokenizer; pass the vision-language model's processor instead "
+            "(transformers.AutoProcessor.from_pretrained(...))"
+        )
+    prompt_text = _render(tokenizer, prompt, None, system, history, image is not None)
+    full_text = _render(tokenizer, prompt, response, system, history, image is not None)
+    if not full_text.startswith(prompt_text):
+        raise ValueError(
+            "the chat template does not render the prompt as a prefix of the conversation; "
+            "cannot locate the response tokens"
+        )
+    if image is not None:
+        return _encode_with_image(tokenizer, prompt_text, full_text, image, max_length, rid)
+    tok = text_tokenizer(tokenizer)
+    prompt_ids = tok(prompt_text, add_special_tokens=False)["input_ids"]
+    full_ids = tok(full_text, add_special_tokens=False)["input_ids"]
+    bos = tok.bos_token_id
+    needs_bos = bos is not None and getattr(tok, "add_bos_token", False)
+    if needs_bos and (not full_ids or full_ids[0] != bos):
+        prompt_ids, full_ids = [bos, *prompt_ids], [bos, *full_ids]
+    start = _response_start(prompt_ids, full_ids)
     ids = full_ids[:max_length]
     labels = [IGNORE] * min(start, len(ids)) + ids[start:]
     return Encoded(ids, labels, start, truncated_response=len(full_ids) > max_length)
 
 
+def _encode_with_image(
+    processor: Any, prompt_text: str, full_text: str, image: Any, max_length: int, rid: Any
+) -> Encoded:
+    img = load_image(image)
+    kw = {"add_special_tokens": False, "return_tensors": "pt"}
+    try:
+        full = processor(text=[full_text], images=[[img]], **kw)
+        prompt = processor(text=[prompt_text], images=[[img]], **kw)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"record {rid}: the processor rejected the example ({err})") from err
+    full_ids = full["input_ids"][0].tolist()
+    start = _response_start(prompt["input_ids"][0].tolist(), full_ids)
+    n = len(full_ids)
+    extras: dict[str, torch.Tensor] = {}
+    seq_keys = []
+    for key, value in full.items():
+        if key in ("input_ids", "attention_mask") or not isinstance(value, torch.Tensor):
+            continue
+        if value.ndim == 2 and value.shape == (1, n):  # per-token, e.g. token_type_ids
+            extras[key] = value[0, :max_length]
+            seq_keys.append(key)
+        else:
+            extras[key] = value
+    ids = full_ids[:max_length]
+    labels = [IGNORE] * min(start, len(ids)) + ids[start:]
+    return Encoded(ids, labels, start, len(full_ids) > max_length, extras, seq_keys=tuple(seq_keys))
+
+
 def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch: ``input_ids``, ``attention_mask``, ``labels``, each ``[batch, seq]``."""
+    """Right-pad a batch: ``input_ids``, ``attention_mask``, ``labels``, each ``[batch, seq]``.
+
+    VLM extras: per-token ones (``Encoded.seq_keys``) are padded with 0 to ``[batch, seq]``;
+    the others (``pixel_values`` etc.) are concatenated along dim 0 over the examples that
+    have them, in batch order, as the processor would for a batch.
+
+    Raises:
+        ValueError: the pixel tensors of two examples cannot be concatenated.
+    """
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
@@ -108,4 +271,21 @@ def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
         ids[i, :n] = torch.tensor(e.input_ids)
         labels[i, :n] = torch.tensor(e.labels)
         mask[i, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    seq_keys = {k for e in batch for k in e.seq_keys}
+    for key in sorted(seq_keys):
+        dtype = next(e.extras[key].dtype for e in batch if key in e.extras)
+        padded = torch.zeros((len(batch), width), dtype=dtype)
+        for i, e in enumerate(batch):
+            if key in e.extras:
+                padded[i, : len(e.extras[key])] = e.extras[key]
+        out[key] = padded
+    other = sorted({k for e in batch for k in e.extras} - seq_keys)
+    for key in other:
+        parts = [e.extras[key] for e in batch if key in e.extras]
+        try:
+            out[key] = torch.cat(parts)
+        except RuntimeError as err:
+            shapes = [tuple(p.shape) for p in parts]
+            raise ValueError(f"cannot batch {key} of shapes {shapes}: {err}") from None
+    return out
