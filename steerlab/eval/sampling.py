@@ -279,7 +279,8 @@ def model_identity(model: Any) -> dict[str, Any]:
         from peft import PeftModel
     except ImportError:  # pragma: no cover - peft is a dependency
         PeftModel = ()  # type: ignore[assignment]
-    if isinstance(model, PeftModel) and not getattr(model, "disable_adapters", False):
+    disabled = getattr(getattr(model, "base_model", None), "disable_adapters", False)
+    if isinstance(model, PeftModel) and disabled is not True:
         name = model.active_adapter
         name = name[0] if isinstance(name, (list, tuple)) else name
         cfg = model.peft_config[name]
