@@ -30,7 +30,6 @@ from torch import nn
 
 from steerlab.hooks.lab import Lab, attach
 from steerlab.hooks.store import ActivationStore, Key, ShardWriter, key_name
-from steerlab.training.tokenize import encode
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,8 @@ def encode_examples(
         ValueError: different numbers of prompts and responses, an empty text, or a
             response cut away entirely by ``max_length``.
     """
+    from steerlab.training.tokenize import encode  # chat-template rendering, as in training
+
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
     out = []
