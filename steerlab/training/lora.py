@@ -209,7 +209,7 @@ def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
 
     targets = config.target_modules
     exclude = None
-    if not config.include_vision:
+    if not config.include_vision and _has_vision(model):
         # Keep adapters off vision towers and projectors: the language model only.
         exclude = r".*(vision|visual|image|multi_modal_projector|connector|mm_).*"
     lora = LoraConfig(

@@ -35,7 +35,7 @@ def bar(
         disable=disable,
         mininterval=0.1 if tty else NON_TTY_INTERVAL_S,
         dynamic_ncols=True,
-        leave=leave and tty,
+        leave=leave,
     )
 
 
