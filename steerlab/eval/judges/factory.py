@@ -73,7 +73,7 @@ def make_judge(
     ``backend`` (:data:`BACKENDS`, default ``"local"``), the judge's options (e.g.
     ``threshold``, ``alignment_threshold``, ``min_mass``), and the backend's options
     (:class:`HTTPBackend` arguments; for ``local``: ``model`` — a name for
-    :func:`steerlab.models.load` — ``batch_size``, ``device``).
+    :func:`steerlab.models.load` — ``batch_size``, ``device``, ``prefill``).
 
     Args:
         model, tokenizer: an already loaded local judge model (skips loading ``spec["model"]``).
@@ -96,7 +96,7 @@ def make_judge(
     if backend_name == "http":
         valid = _options(HTTPBackend) | {"base_url", "model"}
     else:
-        valid = {"model", "batch_size", "device", "name"}
+        valid = {"model", "batch_size", "device", "name", "prefill"}
     unknown = sorted(set(spec) - valid)
     if unknown:
         raise ValueError(

@@ -78,6 +78,9 @@ class LocalBackend:
             KV cache once per prefix (21 prefixes for a digit-splitting tokenizer), so memory
             grows as ``batch_size * 21 * prompt_length``.
         name: identifies the judge model (default: the model's ``name_or_path``).
+        prefill: text the judge's reply is forced to start with (appended after the
+            generation prompt), e.g. ``"Score: "`` to steer a small judge into the number
+            format; the numbers are then read right after it. Default: none.
 
     Raises:
         ValueError: the tokenizer cannot spell numbers, or ``batch_size`` < 1.
@@ -86,14 +89,23 @@ class LocalBackend:
     vision = False
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, batch_size: int = 2, name: str | None = None
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int = 2,
+        name: str | None = None,
+        prefill: str = "",
     ) -> None:
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.model = model
         self.tokenizer = _text_tokenizer(tokenizer)
         self.batch_size = batch_size
-        self.name = f"local:{name or getattr(model, 'name_or_path', '') or type(model).__name__}"
+        self.prefill = prefill
+        label = name or getattr(model, "name_or_path", "") or type(model).__name__
+        self.name = f"local:{label}" + (f"+prefill={prefill!r}" if prefill else "")
+        self._keep = "logits_to_keep" in inspect.signature(model.forward).parameters
         tok = self.tokenizer
         self.spellings = number_spellings(tok)
         prefixes = {s[:k] for s in self.spellings for k in range(1, len(s))}
@@ -115,10 +127,10 @@ class LocalBackend:
         if getattr(tok, "chat_template", None):
             plain = [{"role": m["role"], "content": _message_text(m["content"])} for m in messages]
             text = tok.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
-            return list(tok(text, add_special_tokens=False)["input_ids"])
+            return list(tok(text + self.prefill, add_special_tokens=False)["input_ids"])
         system = next((m["content"] for m in messages if m["role"] == "system"), None)
         user = "\n\n".join(_message_text(m["content"]) for m in messages if m["role"] == "user")
-        return list(tok(render_prompt(tok, user, system))["input_ids"])
+        return list(tok(render_prompt(tok, user, system) + self.prefill)["input_ids"])
 
     @torch.no_grad()
     def _chunk(self, requests: Sequence[Messages]) -> list[Completion]:
@@ -136,6 +148,7 @@ class LocalBackend:
             attention_mask=mask.to(device),
             position_ids=position_ids.to(device),
             use_cache=bool(self.nodes),
+            **({"logits_to_keep": 1} if self._keep else {}),
         )
         root = torch.softmax(out.logits[:, -1].float(), dim=-1).cpu()  # [n, vocab]
         k = len(self.nodes)
