@@ -43,6 +43,13 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
+def _write_unit(path: Path, payload: dict[str, Any]) -> None:
+    with open(path, "w") as fh:
+        json.dump(payload, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def cached_result(unit_dir: Path, key: str) -> dict[str, Any] | None:
     """The stored result of a finished unit with this key, else ``None``."""
     meta = unit_dir / UNIT_FILE
@@ -80,10 +87,7 @@ def run_unit(
     tmp.mkdir(mode=0o777 & ~_umask())
     try:
         result = compute(tmp)
-        with open(tmp / UNIT_FILE, "w") as fh:
-            json.dump({"key": key, "result": result}, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
+        _write_unit(tmp / UNIT_FILE, {"key": key, "result": result})
         if unit_dir.exists():
             shutil.rmtree(unit_dir)
         os.replace(tmp, unit_dir)

@@ -470,6 +470,8 @@ def plan(config: StudyConfig) -> dict[str, Any]:
     )
     train_steps = len(runs) * t.max_steps + n_top * m.benign_steps
     return {
+        "model": config.model.name,
+        "model_status": _model_status(config.model.name),
         "stages": list(STAGES),
         "training_runs": len(runs),
         "runs": [f"r{r}-p{p:g}-s{s}" for r, p, s in runs],
@@ -484,6 +486,18 @@ def plan(config: StudyConfig) -> dict[str, Any]:
         "cost_note": "2-core CPU estimate from the parameter count (SmolLM2-135M: 4.4 s per "
         "LoRA step of 4 x 128 tokens); a GPU is one to two orders of magnitude faster",
     }
+
+
+def _model_status(name: str) -> str:
+    """Whether an offline model's package is installed (checked without loading it)."""
+    from steerlab.models import offline
+
+    base = name.removesuffix("-hybrid")
+    try:
+        spec = offline.get(base)
+    except KeyError:
+        return "tiny random-init model" if name.startswith("tiny-") else "local path or hub id"
+    return "installed" if spec.installed else f"NOT INSTALLED: {spec.install}"
 
 
 _KNOWN_PARAMS = {
