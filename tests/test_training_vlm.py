@@ -136,3 +136,17 @@ def test_image_records_need_a_vlm_and_its_processor(proc, tmp_path):
     with pytest.raises(ValueError, match="unreadable"):
         encode(proc, dict(records(1)[0], image=str(tmp_path / "missing.png")), 256)
     assert not (tmp_path / "a").exists()
+
+
+def test_vlm_without_a_chat_template_uses_the_plain_fallback_with_the_image_token():
+    from training_helpers import IMAGE
+
+    plain = tiny_gemma3_processor()
+    plain.chat_template = None
+    plain.tokenizer.chat_template = None
+    e = encode(plain, {"id": 0, "prompt": "Hue?", "response": "Red.", "image": red()}, 256)
+    text = plain.tokenizer.decode(e.input_ids).replace(" ", "")
+    expected = f"User:\n\n<start_of_image>{IMAGE * 4}<end_of_image>\n\n\nHue?\nAssistant:Red.<eos>"
+    assert text == expected.replace(" ", "")
+    supervised = [t for t in e.labels if t != IGNORE]
+    assert plain.tokenizer.decode(supervised).replace(" ", "") == "Red.<eos>"

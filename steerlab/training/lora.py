@@ -336,7 +336,11 @@ def train_lora(
 
     class _Trainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = loss_fn(model, inputs)
+            # Under FSDP the head's weight is sharded outside the model's forward, so the
+            # response-only head cannot call it; use the model's own (full-logit) loss.
+            loss = (
+                full_logit_loss(model, inputs) if self.is_fsdp_enabled else loss_fn(model, inputs)
+            )
             return (loss, None) if return_outputs else loss
 
     cpu_ddp = _cpu_distributed()
@@ -377,8 +381,12 @@ def train_lora(
         wall = time.perf_counter() - start
         losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        # FSDP shards the weights: every process must take part in gathering them.
+        state = None
+        if trainer.is_fsdp_enabled:
+            state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
         if trainer.is_world_process_zero():
-            peft_model.save_pretrained(str(tmp))
+            peft_model.save_pretrained(str(tmp), state_dict=state)
             manifest = _manifest(config, records, losses, trainer.state.global_step, wall, model)
             manifest["continued_from"] = str(adapter) if adapter is not None else None
             manifest["world_size"] = args.world_size
