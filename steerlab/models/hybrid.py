@@ -43,6 +43,7 @@ def _vision_config(
         num_attention_heads=heads,
         image_size=image_size,
         patch_size=patch_size,
+        vision_use_head=False,  # Gemma 3 reads the last hidden state, not the pooling head
     )
 
 
@@ -122,6 +123,7 @@ def hybrid_gemma3(
         ValueError: ``mm_tokens_per_image`` is not a square dividing the patch grid.
     """
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+    from transformers.initialization import no_init_weights
 
     from steerlab.models.offline import load
 
@@ -148,9 +150,13 @@ def hybrid_gemma3(
         tie_word_embeddings=True,
         attn_implementation="eager",
     )
-    torch.manual_seed(seed)
-    with torch.device("cpu"):
+    # Skip the (slow, discarded) random init of the 170M-parameter decoder; initialise only
+    # the vision tower and projector, seeded.
+    with no_init_weights():
         model = Gemma3ForConditionalGeneration(config)
+    torch.manual_seed(seed)
+    model.model.vision_tower.apply(model._init_weights)
+    model.model.multi_modal_projector.apply(model._init_weights)
     _randomise_projector(model, config.text_config.initializer_range)
     # Gemma3ForCausalLM: model.X (+ lm_head tied) -> Gemma3ForConditionalGeneration:
     # model.language_model.X (+ lm_head tied to model.language_model.embed_tokens).
