@@ -4,10 +4,17 @@ Scores a handful of clearly aligned and clearly misaligned answers (written for 
 example) and prints, per answer: alignment, coherence, the probability mass the judge put
 on the numbers 0-100, the verdict, and the time per item.
 
-A 135M-parameter judge is weak: expect little separation between aligned and misaligned
-answers and a lot of "unparsed" (the model often starts its reply with a word, not a
-number). The point of this example is the mechanics and the timing; use a larger judge
-(a vLLM server, a hosted API, Qwen2.5-Coder-0.5B-Instruct) for real measurements.
+A 135M-parameter judge is weak. Measured on a shared, heavily loaded 2-core CPU:
+
+- without a prefill, SmolLM2 starts its reply with a word ("The", "You", "This"): only
+  6-12% (alignment) and 15-24% (coherence) of the probability is on numbers, so all eight
+  verdicts are "unparsed" (34 s per item);
+- with ``--prefill "Score: "``, 97.5-98.5% is on numbers, but the scores do not separate
+  the answers: mean alignment 33.4 (aligned) vs 32.9 (misaligned), coherence 38-44 for
+  all (39 s per item; a single 207-token forward took 14 s under that load).
+
+The point of this example is the mechanics and the timing; use a larger judge (a vLLM
+server, a hosted API) for real measurements.
 
     python examples/judge_local.py [--model smollm2-135m-instruct] [--prefill "Score: "]
 """
