@@ -3,6 +3,7 @@ dict with ``score`` (0-100), ``coherence`` and the counts the report needs."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,27 +31,71 @@ def measure(
     tokenizer_or_processor: Any,
     arm: str,
     out_dir: Path | None = None,
+    *,
+    judge: Any = None,
+    base_answers: Path | None = None,
 ) -> dict[str, Any]:
     """Misalignment of ``model`` on the ``arm`` question set, as configured.
 
-    Returns:
-        ``{"score": 0-100, "ci": [lo, hi], "n", "n_unparsed", "coherence": mean NLL per
-        token of the aligned references (nats; lower is better), "by_category"}``; with
-        ``out_dir``, the full :class:`EvalResult` is saved there as ``result.json`` / ``.md``.
-    """
-    from steerlab.eval.preference import preference_misalignment
+    ``metric = "preference"``: the judge-free preference metric
+    (:func:`steerlab.eval.preference.preference_misalignment`). ``metric = "judge"``:
+    answers sampled with the configured settings and scored by ``judge`` (built once by the
+    study from ``[eval.judge]``), with the base model's answers (``base_answers``) for
+    comparative judges; answers and verdicts are kept in ``out_dir`` (resumable).
 
+    Returns:
+        ``{"score": 0-100, "ci": [lo, hi], "n", "n_unparsed", "coherence", "by_category"}``.
+        ``coherence`` is the mean NLL per token of the aligned references (nats; lower is
+        better) for the preference metric, the judge's mean coherence (0-100) when it
+        measures one, else ``None``. With ``out_dir``, the full :class:`EvalResult` is saved
+        there as ``result.json`` / ``result.md``.
+    """
     questions = question_set(config, arm)
-    result = preference_misalignment(
-        model, tokenizer_or_processor, questions, batch_size=config.batch_size
-    )
-    if out_dir is not None:
-        result.save(out_dir / "result.json")
+    if config.metric == "preference":
+        from steerlab.eval.preference import preference_misalignment
+
+        result = preference_misalignment(
+            model, tokenizer_or_processor, questions, batch_size=config.batch_size
+        )
+        if out_dir is not None:
+            result.save(out_dir / "result.json")
+        coherence = result.extra.get("reference_nll")
+    else:
+        from steerlab.eval.run import evaluate
+        from steerlab.eval.sampling import SamplingConfig
+
+        sampling = SamplingConfig(
+            n_samples=config.samples,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            top_k=config.top_k,
+            repetition_penalty=config.repetition_penalty,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
+            batch_size=config.batch_size,
+        )
+        with tempfile.TemporaryDirectory() as scratch:
+            result = evaluate(
+                model,
+                tokenizer_or_processor,
+                questions,
+                judge,
+                sampling=sampling,
+                out_dir=out_dir or scratch,
+                base_answers=base_answers
+                if base_answers is not None and base_answers.is_file()
+                else None,
+                progress=False,
+            )
+        values = [
+            u.extra.get("coherence") for u in result.units if u.extra.get("coherence") is not None
+        ]
+        coherence = sum(values) / len(values) if values else None
     return {
         "score": result.mean,
         "ci": list(result.ci),
         "n": result.n,
         "n_unparsed": result.n_unparsed,
-        "coherence": result.extra.get("reference_nll"),
+        "coherence": coherence,
         "by_category": {k: v["mean"] for k, v in result.by_category.items()},
     }

@@ -112,6 +112,7 @@ class Study:
         self._log_handler: logging.Handler | None = None
         self._pairs = None
         self._takes_images: bool | None = None
+        self._judge: Any = None
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
@@ -376,10 +377,18 @@ class Study:
         self, model: Any, tok: Any, arm: str, out_dir: Path | None = None
     ) -> dict[str, Any]:
         """Misalignment of ``model`` on the ``arm`` question set (a JSON-ready dict; the
-        full result is saved in ``out_dir`` when given)."""
+        full result, and for judges the answers and verdicts, go to ``out_dir`` if given)."""
         from steerlab.study.metrics import measure
 
-        return measure(self.config.eval, model, tok, arm, out_dir)
+        judge = None
+        if self.config.eval.metric == "judge":
+            if self._judge is None:
+                from steerlab.eval.judges import make_judge
+
+                self._judge = make_judge(dict(self.config.eval.judge))
+            judge = self._judge
+        base = self.out / "base" / arm / "answers.jsonl"
+        return measure(self.config.eval, model, tok, arm, out_dir, judge=judge, base_answers=base)
 
     def units(self, stage: str) -> list[Unit]:
         """The cached units of ``stage`` (every stage but ``train`` and ``report``)."""
