@@ -1,4 +1,6 @@
-"""Worker for the 2-process DDP test: ``torchrun --nproc_per_node 2 tests/ddp_worker.py OUT``.
+"""Worker for the 2-process DDP test, run as
+``accelerate launch --multi_gpu --num_processes 2 tests/ddp_worker.py OUT``
+(or ``torchrun --standalone --nproc_per_node 2 tests/ddp_worker.py OUT``).
 
 Each process trains the same tiny Llama with :func:`steerlab.training.train_lora` (unchanged
 code, as a user's script would) and saves its own copy of the LoRA weights to

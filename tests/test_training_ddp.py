@@ -1,9 +1,13 @@
-"""Distributed training: ``train_lora`` unchanged under a 2-process CPU launch (DDP, gloo)."""
+"""Distributed training: ``train_lora`` unchanged under a 2-process CPU launch (DDP, gloo).
+
+The worker (``ddp_worker.py``) is a plain user script; under ``torchrun --standalone
+--nproc_per_node 2`` it behaves the same (accelerate's launcher runs torch.distributed.run).
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,15 +20,24 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def test_two_cpu_processes_end_with_identical_adapters(tmp_path):
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_cpu_processes_under_accelerate_launch_end_with_identical_adapters(tmp_path):
+    """``accelerate launch --multi_gpu --num_processes 2`` on a machine without CUDA: two gloo
+    processes (accelerate's own ``--cpu`` flag starts a single process in accelerate 1.x)."""
     if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available")
-    torchrun = shutil.which("torchrun")
-    cmd = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    launch += ["--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"]
+    launch += ["--dynamo_backend", "no", "--main_process_port", str(_free_port())]
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", TQDM_DISABLE="1")
     proc = subprocess.run(
-        [*cmd, "--standalone", "--nproc_per_node", "2", str(WORKER), str(tmp_path)],
+        [*launch, str(WORKER), str(tmp_path)],
         env=env,
         capture_output=True,
         text=True,
