@@ -5,7 +5,7 @@ plus isotropic noise, written once as safetensors shards (the hooks' store forma
 temporary directory. Each round:
 
 - **steerlab**: ``fit_subspace(ActivationStore(dir), max_k=K)``, one pass over the shards, in a
-  fresh subprocess that also reports its peak RSS (``ru_maxrss``);
+  fresh subprocess that also reports its peak RSS (``VmHWM``: its own address space only);
 - **sklearn PCA**: the whole array loaded into RAM (load time reported apart), then
   ``PCA(n_components=K).fit`` (solver "auto");
 - **sklearn IncrementalPCA**: ``partial_fit`` over the same shard chunks.
@@ -34,7 +34,7 @@ import torch
 D_MODEL = 576
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import torch
 torch.set_num_threads(int(sys.argv[3]))
 from steerlab.analysis import fit_subspace
@@ -44,9 +44,17 @@ sub = fit_subspace(
     ActivationStore(sys.argv[1]), max_k=int(sys.argv[2]), layer=0, chunk_tokens=16384
 )
 wall = time.perf_counter() - t
+def peak_rss_mb():
+    # VmHWM belongs to this process's own address space; ru_maxrss would also count the
+    # parent's RSS inherited at fork (Linux carries it across exec).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({
     "wall": wall,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
     "basis": sub.bases[0].tolist(),
     "evr": sub.explained_variance_ratio[0].tolist(),
 }))
@@ -109,6 +117,9 @@ def main() -> None:
         help="run IncrementalPCA (slow: an SVD per batch) on the first N tokens only, in the "
         "first round, and scale its time linearly to n (reported as an estimate); 0 skips it",
     )
+    parser.add_argument(
+        "--streaming-only", action="store_true", help="time the streaming fit only (no sklearn)"
+    )
     parser.add_argument("--tmp", default=None, help="parent directory for the shards")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -130,6 +141,12 @@ def main() -> None:
             times["steerlab"].append(res["wall"])
             rss.append(res["peak_rss_mb"])
             bases["steerlab"] = torch.tensor(res["basis"])
+            if args.streaming_only:
+                print(
+                    f"  round {r + 1}: steerlab {res['wall']:.1f} s, peak RSS "
+                    f"{res['peak_rss_mb']:.0f} MB"
+                )
+                continue
             store = ActivationStore(store_dir)
             t = time.perf_counter()
             x = store.load((0, "resid_post")).numpy()
@@ -158,6 +175,12 @@ def main() -> None:
                 + (f", IPCA {times['ipca'][-1]:.1f} s" if times["ipca"] else "")
             )
         med = {name: statistics.median(v) for name, v in times.items() if v}
+        if args.streaming_only:
+            print(
+                f"steerlab streaming fit: median {med['steerlab']:.2f} s, peak RSS max "
+                f"{max(rss):.0f} MB"
+            )
+            return
         print()
         print(
             f"n={args.n:,}  d_model={D_MODEL}  k={args.k}  rounds={args.rounds}  "
