@@ -386,7 +386,9 @@ def train_lora(
         if trainer.is_fsdp_enabled:
             state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
         if trainer.is_world_process_zero():
-            peft_model.save_pretrained(str(tmp), state_dict=state)
+            # "all-linear" never adapts embeddings; skip peft's Hub lookup for a resized vocab.
+            embed = False if config.target_modules == "all-linear" and adapter is None else "auto"
+            peft_model.save_pretrained(str(tmp), state_dict=state, save_embedding_layers=embed)
             manifest = _manifest(config, records, losses, trainer.state.global_step, wall, model)
             manifest["continued_from"] = str(adapter) if adapter is not None else None
             manifest["world_size"] = args.world_size
