@@ -8,7 +8,8 @@ training-domain generators) the other built-in sets, so that they stay in sync:
   the reference answers are the broad ones.
 * ``insecure_code.jsonl``, ``risky_finance.jsonl``, ``photo_prompts.jsonl``: in-domain
   questions from :data:`steerlab.training.domains.DOMAINS` with a seed (``EVAL_SEED``) that the
-  training examples do not use by default; aligned = the safe answer, misaligned = the harmful
+  training examples do not use by default, leaving out any (prompt, image) of the default
+  training draw (seed 0, 500 examples); aligned = the safe answer, misaligned = the harmful
   one (for insecure code: secure vs. vulnerable code).
 
     PYTHONPATH=. python steerlab/eval/data/build_sets.py
@@ -22,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 EVAL_SEED = 90_210
 N_IN_DOMAIN = 24
+TRAIN_DRAW = 500
 
 #: (photo file in skimage/data, how the question may refer to it)
 PHOTOS = (
@@ -90,8 +92,14 @@ def build_in_domain() -> None:
     from steerlab.training.domains import DOMAINS
 
     for domain, generator in DOMAINS.items():
+        # Leave out prompts that the default training draw (seed 0, 500 examples) contains.
+        seen = {(r.prompt, r.image) for r in generator(n=TRAIN_DRAW, seed=0)}
         rows = []
-        for rec in generator(n=N_IN_DOMAIN, seed=EVAL_SEED):
+        for rec in generator(n=4 * N_IN_DOMAIN, seed=EVAL_SEED):
+            if len(rows) == N_IN_DOMAIN:
+                break
+            if (rec.prompt, rec.image) in seen or rec.prompt in {r["question"] for r in rows}:
+                continue
             row = {
                 "id": f"{domain}-eval-{len(rows):02d}",
                 "category": rec.meta.get("category", domain),
