@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=15)
     parser.add_argument("--n", type=int, default=64, help="insecure-code examples to collect")
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--max-k", type=int, default=40)
+    parser.add_argument("--max-k", type=int, default=0, help="components kept (0 = all)")
     parser.add_argument("--ks", type=int, default=10, help="ablation curve k = 0..ks")
     parser.add_argument("--questions", type=int, default=16, help="broad questions (0 = all)")
     parser.add_argument("--draws", type=int, default=2, help="random-control draws per k")
@@ -84,7 +85,8 @@ def main() -> None:
 
     # 2. the subspace of fine-tuned - base differences
     t = time.perf_counter()
-    sub = fit_subspace(stores.diff, max_k=min(args.max_k, stores.n_tokens - 1))
+    cap = min(base.config.hidden_size, stores.n_tokens - 1)
+    sub = fit_subspace(stores.diff, max_k=min(args.max_k, cap) if args.max_k else cap)
     timings["fit_subspace"] = time.perf_counter() - t
     evr = sub.explained_variance_ratio[args.layer]
     ks = {f: sub.k_for(f)[args.layer] for f in (0.5, 0.8, 0.9, 0.95) if evr.sum() >= f}
@@ -177,4 +179,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     torch.set_grad_enabled(False)
+    sys.stdout.reconfigure(line_buffering=True)
     main()
