@@ -112,7 +112,7 @@ def main() -> None:
         print(
             f"{u.kind} layer {u.layer}: effective rank {u.effective_rank:.2f}, k90 {u.k90}, "
             f"overlap(top-8 left sv, top-10 activation PCs) = {overlap[(u.layer, u.kind)]:.3f} "
-            f"(chance ~{8 / base.config.hidden_size:.3f})"
+            f"(chance ~{min(10, len(evr)) / base.config.hidden_size:.3f})"
         )
 
     summary = {
