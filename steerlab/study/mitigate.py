@@ -52,6 +52,7 @@ def benign_unit(study: Study, run: Run) -> Unit:
                 "steps": cfg.mitigate.benign_steps,
                 "train": study.train_key(),
                 "eval": cfg.eval.__dict__,
+                "questions": study.questions_digest("text"),
                 "model": cfg.model.__dict__,
             }
         )
@@ -94,6 +95,7 @@ def steer_unit(study: Study, run: Run) -> Unit:
                 "acts": study.record_key(run),
                 "alphas": cfg.mitigate.steer_alphas,
                 "eval": cfg.eval.__dict__,
+                "questions": study.questions_digest("text"),
             }
         )
 
@@ -136,6 +138,7 @@ def ablate_unit(study: Study, run: Run) -> Unit:
                 "ks": cfg.mitigate.ablate_ks,
                 "draws": cfg.mitigate.random_draws,
                 "eval": cfg.eval.__dict__,
+                "questions": study.questions_digest("text"),
             }
         )
 

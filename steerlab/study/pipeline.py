@@ -203,7 +203,26 @@ class Study:
             if k not in ("ranks", "harmful_fractions", "seeds")
             and k not in ("rank_sweep_fraction", "fraction_sweep_rank")
         }
-        return digest({"model": self.config.model.name, "data": self.config.data.__dict__, **optim})
+        return digest(
+            {
+                "model": self.config.model.name,
+                "data": self.config.data.__dict__,
+                "records": self.data_digest(),
+                **optim,
+            }
+        )
+
+    def data_digest(self) -> str:
+        """Fingerprint of the paired records themselves (not just their config)."""
+        if getattr(self, "_data_digest", None) is None:
+            self._data_digest = digest([repr(p) for p in self.pairs])
+        return self._data_digest
+
+    def questions_digest(self, arm: str) -> str:
+        """Fingerprint of the questions an arm evaluates (their text, references, images)."""
+        from steerlab.study.metrics import question_set
+
+        return digest([q.to_dict() for q in question_set(self.config.eval, arm)])
 
     def adapters_dir(self) -> Path:
         return self.out / "adapters" / self.train_key()
@@ -281,6 +300,7 @@ class Study:
                     "model": self.config.model.__dict__,
                     "eval": self.config.eval.__dict__,
                     "arm": arm,
+                    "questions": self.questions_digest(arm),
                     "adapter": self._adapter_digest(adapter()),
                 }
             )
