@@ -250,7 +250,19 @@ def write_report(study: Study) -> dict[str, Any]:
             title=f"Fine-tuned − base separation by layer, {top}",
         )
         plots["layers"] = "layer_sweep.png"
-    rows = data["mitigate"][top]["ablate"]["rows"]
+    rows = list(data["mitigate"][top]["ablate"]["rows"])
+    if rows[0]["k"] != 0:  # k = 0 is the adapter's own evaluation (no ablation)
+        plain = next(r for r in data["runs"] if r["name"] == top)["eval"]["text"]
+        rows.insert(
+            0,
+            {
+                "k": 0,
+                "score": plain["score"],
+                "coherence": plain.get("coherence"),
+                "random_mean": plain["score"],
+                "random_std": 0.0,
+            },
+        )
     plot_ablation_curve(
         [
             AblationRow(
