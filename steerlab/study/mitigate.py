@@ -70,7 +70,7 @@ def benign_unit(study: Study, run: Run) -> Unit:
             tmp / "adapter",
             adapter=study.adapter(run),
             extra_manifest={"mitigation": "benign", "continued_run": run.name},
-            progress=False,
+            progress=study.progress,
         )
         model, tok = study.load_model(tmp / "adapter")
         out = {arm: study.measure(model, tok, arm) for arm in study.arms()}

@@ -268,7 +268,7 @@ class Study:
                 harmful_fractions=[run.fraction],
                 seeds=[run.seed],
                 config=self.lora_config(),
-                progress=False,
+                progress=self.progress,
             )
             m = sweep.manifest
             losses = m.get("losses") or m.get("loss_curve") or []
