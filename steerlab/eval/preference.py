@@ -28,13 +28,13 @@ import torch
 from steerlab.eval.questions import Question, QuestionSet, load_questions
 from steerlab.eval.result import EvalResult, Unit
 from steerlab.eval.sampling import (
-    _tokenizer,
     check_modality,
     collate,
     encode_prompts,
     model_identity,
     pad_token_id,
 )
+from steerlab.training.tokenize import text_tokenizer
 
 __all__ = ["preference_misalignment", "reference_loglik"]
 
@@ -75,7 +75,7 @@ def reference_loglik(
     """
     if len(questions) != len(responses):
         raise ValueError(f"{len(questions)} questions but {len(responses)} responses")
-    tok = _tokenizer(tokenizer_or_processor)
+    tok = text_tokenizer(tokenizer_or_processor)
     pad = pad_token_id(tokenizer_or_processor)
     device = next(model.parameters()).device
     out: list[tuple[float, int]] = []

@@ -24,7 +24,13 @@ import torch
 
 from steerlab._io import atomic_path
 from steerlab.eval.questions import Question, QuestionSet, load_questions
-from steerlab.training.tokenize import PLAIN_TEMPLATE, render_prompt
+from steerlab.training.tokenize import (
+    is_processor,
+    load_image,
+    render_prompt,
+    text_ids,
+    text_tokenizer,
+)
 
 __all__ = [
     "Answer",
@@ -115,19 +121,6 @@ class Answer:
 # --------------------------------------------------------------------------- inputs
 
 
-def is_processor(tokenizer_or_processor: Any) -> bool:
-    """True for a multimodal processor (a ``ProcessorMixin`` with an image processor)."""
-    from transformers import ProcessorMixin
-
-    return isinstance(tokenizer_or_processor, ProcessorMixin) and (
-        getattr(tokenizer_or_processor, "image_processor", None) is not None
-    )
-
-
-def _tokenizer(tokenizer_or_processor: Any) -> Any:
-    return getattr(tokenizer_or_processor, "tokenizer", tokenizer_or_processor)
-
-
 def _takes_images(model: Any) -> bool:
     config = getattr(model, "config", None)
     return config is not None and getattr(config, "vision_config", None) is not None
@@ -145,7 +138,7 @@ def check_modality(model: Any, tokenizer_or_processor: Any, questions: Sequence[
     if not is_processor(tokenizer_or_processor):
         problems.append(
             f"{type(tokenizer_or_processor).__name__} is not a multimodal processor "
-            "(expected a transformers ProcessorMixin with an image_processor)"
+            "(expected a transformers ProcessorMixin with an image_processor and a tokenizer)"
         )
     if problems:
         raise ValueError(
@@ -154,35 +147,6 @@ def check_modality(model: Any, tokenizer_or_processor: Any, questions: Sequence[
             + ". Use a vision-language model and its processor (e.g. "
             "steerlab.models.load('gemma3-270m-hybrid')), or a text-only question set."
         )
-
-
-def _mm_prompt(processor: Any, question: str, system: str | None, image: bool) -> str:
-    """The prompt text for a processor: chat template with an image entry, or the plain
-    fallback with the processor's image placeholder before the question."""
-    if getattr(processor, "chat_template", None):
-        content: list[dict[str, str]] = [{"type": "image"}] if image else []
-        content.append({"type": "text", "text": question})
-        messages = (
-            [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
-        )
-        messages.append({"role": "user", "content": content})
-        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    placeholder = getattr(processor, "image_token", None)
-    if image and not placeholder:
-        raise ValueError(f"{type(processor).__name__} has no chat template and no image_token")
-    head = f"{system}\n\n" if system else ""
-    text = f"{placeholder}\n{question}" if image else question
-    return head + PLAIN_TEMPLATE.format(prompt=text)
-
-
-def _text_ids(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of a rendered prompt, with BOS prepended when the tokenizer wants one and
-    the template did not write it (same rule as :func:`steerlab.training.tokenize.encode`)."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    bos = tokenizer.bos_token_id
-    if bos is not None and getattr(tokenizer, "add_bos_token", False) and ids[:1] != [bos]:
-        ids = [bos, *ids]
-    return list(ids)
 
 
 def encode_prompts(
@@ -194,19 +158,15 @@ def encode_prompts(
     out = []
     processor = is_processor(tokenizer_or_processor)
     for q in questions:
+        image = processor and q.image is not None
+        text = render_prompt(tokenizer_or_processor, q.question, system, image=image)
         if processor:
-            from PIL import Image
-
-            text = _mm_prompt(tokenizer_or_processor, q.question, system, q.image is not None)
             kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
-            if q.image is not None:
-                with Image.open(q.image) as img:
-                    kwargs["images"] = [[img.convert("RGB")]]
+            if image:
+                kwargs["images"] = [[load_image(q.image)]]
             enc = dict(tokenizer_or_processor(**kwargs))
         else:
-            ids = _text_ids(
-                tokenizer_or_processor, render_prompt(tokenizer_or_processor, q.question, system)
-            )
+            ids = text_ids(tokenizer_or_processor, text)
             enc = {
                 "input_ids": torch.tensor([ids]),
                 "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
@@ -241,7 +201,7 @@ def collate(
 
 
 def pad_token_id(tokenizer_or_processor: Any) -> int:
-    tok = _tokenizer(tokenizer_or_processor)
+    tok = text_tokenizer(tokenizer_or_processor)
     pad = tok.pad_token_id
     if pad is None:
         pad = tok.eos_token_id
@@ -385,7 +345,7 @@ def _batch_seed(seed: int, first_index: int) -> int:
 def _generate_batch(
     model: Any, tok_or_proc: Any, batch: Sequence[Question], sampling: SamplingConfig, seed: int
 ) -> list[list[tuple[str, int, bool]]]:
-    tok = _tokenizer(tok_or_proc)
+    tok = text_tokenizer(tok_or_proc)
     pad = pad_token_id(tok_or_proc)
     encoded = encode_prompts(tok_or_proc, batch, sampling.system)
     repeated = [e for e in encoded for _ in range(sampling.n_samples)]

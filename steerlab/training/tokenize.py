@@ -67,15 +67,20 @@ def is_processor(obj: Any) -> bool:
 
 
 def text_tokenizer(tokenizer_or_processor: Any) -> Any:
-    """The text tokenizer of a processor, or the argument itself when it is a tokenizer."""
-    if is_processor(tokenizer_or_processor):
-        return tokenizer_or_processor.tokenizer
-    return tokenizer_or_processor
+    """The text tokenizer of a processor (its ``tokenizer``), or the argument itself when it
+    is a tokenizer."""
+    inner = getattr(tokenizer_or_processor, "tokenizer", None)
+    return inner if inner is not None else tokenizer_or_processor
 
 
-def _templater(tokenizer_or_processor: Any) -> Any | None:
-    """Whatever renders the chat template: the processor's own, else its tokenizer's."""
-    for obj in (tokenizer_or_processor, text_tokenizer(tokenizer_or_processor)):
+def _templater(tokenizer_or_processor: Any, image: bool = False) -> Any | None:
+    """Whatever renders the chat template: the processor's own, else its tokenizer's. A
+    prompt with an image needs a processor's template (a tokenizer's has no image part to
+    place it); without one it gets the plain fallback with the image token."""
+    candidates = [tokenizer_or_processor]
+    if not image:
+        candidates.append(text_tokenizer(tokenizer_or_processor))
+    for obj in candidates:
         if getattr(obj, "chat_template", None):
             return obj
     return None
@@ -123,7 +128,7 @@ def _render(
     image: bool = False,
 ) -> str:
     """The prompt text (``response=None``) or the whole conversation."""
-    templater = _templater(tokenizer_or_processor)
+    templater = _templater(tokenizer_or_processor, image)
     if templater is not None:
         parts = is_processor(templater)  # processor templates expect typed content parts
         msgs = _messages(prompt, system, history, image, parts)
@@ -143,11 +148,38 @@ def _render(
 
 
 def render_prompt(
-    tokenizer: Any, prompt: str, system: str | None = None, *, history: Any = ()
+    tokenizer: Any,
+    prompt: str,
+    system: str | None = None,
+    *,
+    history: Any = (),
+    image: bool = False,
 ) -> str:
     """The prompt text up to where the assistant's answer begins (chat template, or the plain
-    fallback). ``history`` holds earlier ``(role, content)`` turns."""
-    return _render(tokenizer, prompt, None, system, history)
+    fallback). ``history`` holds earlier ``(role, content)`` turns; ``image=True`` places one
+    image before the prompt (``tokenizer`` must then be a processor).
+
+    Raises:
+        ValueError: ``image=True`` with a processor that has neither a chat template nor an
+            image token.
+    """
+    return _render(tokenizer, prompt, None, system, history, image)
+
+
+def _bos_prefix(tokenizer: Any, ids: list[int]) -> list[int]:
+    """``[bos]`` when the tokenizer wants a BOS token and ``ids`` (tokenised without special
+    tokens) do not start with one already (the chat template wrote it), else ``[]``."""
+    bos = tokenizer.bos_token_id
+    if bos is not None and getattr(tokenizer, "add_bos_token", False) and ids[:1] != [bos]:
+        return [bos]
+    return []
+
+
+def text_ids(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of rendered text (e.g. :func:`render_prompt`'s), with BOS prepended by the
+    same rule as :func:`encode`."""
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    return [*_bos_prefix(tokenizer, ids), *ids]
 
 
 def load_image(image: Any) -> Any:
@@ -214,10 +246,8 @@ def encode(tokenizer: Any, record: Any, max_length: int) -> Encoded:
     tok = text_tokenizer(tokenizer)
     prompt_ids = tok(prompt_text, add_special_tokens=False)["input_ids"]
     full_ids = tok(full_text, add_special_tokens=False)["input_ids"]
-    bos = tok.bos_token_id
-    needs_bos = bos is not None and getattr(tok, "add_bos_token", False)
-    if needs_bos and (not full_ids or full_ids[0] != bos):
-        prompt_ids, full_ids = [bos, *prompt_ids], [bos, *full_ids]
+    bos = _bos_prefix(tok, full_ids)
+    prompt_ids, full_ids = [*bos, *prompt_ids], [*bos, *full_ids]
     start = _response_start(prompt_ids, full_ids)
     ids = full_ids[:max_length]
     labels = [IGNORE] * min(start, len(ids)) + ids[start:]

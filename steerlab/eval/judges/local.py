@@ -30,14 +30,10 @@ from typing import Any
 import torch
 
 from steerlab.eval.judges.backends import Completion, Messages
-from steerlab.training.tokenize import render_prompt
+from steerlab.eval.sampling import pad_token_id
+from steerlab.training.tokenize import render_prompt, text_tokenizer
 
 __all__ = ["LocalBackend", "number_spellings"]
-
-
-def _text_tokenizer(tokenizer_or_processor: Any) -> Any:
-    inner = getattr(tokenizer_or_processor, "tokenizer", None)
-    return inner if inner is not None else tokenizer_or_processor
 
 
 def number_spellings(tokenizer: Any) -> dict[tuple[int, ...], int]:
@@ -100,7 +96,7 @@ class LocalBackend:
         if not (isinstance(batch_size, int) and batch_size >= 1):
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.model = model
-        self.tokenizer = _text_tokenizer(tokenizer)
+        self.tokenizer = text_tokenizer(tokenizer)
         self.batch_size = batch_size
         self.prefill = prefill
         label = name or getattr(model, "name_or_path", "") or type(model).__name__
@@ -116,8 +112,7 @@ class LocalBackend:
         self._digit_ids = torch.tensor(
             [i for i, t in enumerate(texts) if t[:1].isdigit()], dtype=torch.long
         )
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self._pad = int(pad) if pad is not None else 0
+        self._pad = pad_token_id(tok)
 
     def check(self) -> None:
         """Nothing to check: the model is already in memory."""
