@@ -151,6 +151,7 @@ def _accelerate_train(config: Path, out: Path, num_processes: int) -> None:
         sys.executable,
         "-m",
         "accelerate.commands.launch",
+        *(["--multi_gpu"] if num_processes > 1 else []),  # also right for CPU processes (gloo)
         "--num_processes",
         str(num_processes),
         "-m",

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from tqdm.auto import tqdm
 from steerlab._io import atomic_path
 from steerlab.study.cache import cached_result, digest, file_digest, run_unit
 from steerlab.study.config import StudyConfig
+from steerlab.training.tokenize import is_processor
 
 logger = logging.getLogger("steerlab.study")
 
@@ -85,11 +87,6 @@ def _device(name: str) -> str | None:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else None
     return None if name == "cpu" else name
-
-
-def takes_images(tokenizer_or_processor: Any) -> bool:
-    """Whether a model's preprocessor handles images (a processor with an image processor)."""
-    return getattr(tokenizer_or_processor, "image_processor", None) is not None
 
 
 class Study:
@@ -142,7 +139,7 @@ class Study:
         m = self.config.model
         model, tok = load(m.name, dtype=_dtype(m.dtype), device=_device(m.device))
         if self._takes_images is None:
-            self._takes_images = takes_images(tok)
+            self._takes_images = is_processor(tok)
             with atomic_path(self.out / "model.json") as tmp:
                 info = {"name": m.name, "takes_images": self._takes_images}
                 tmp.write_text(json.dumps(info))
@@ -192,7 +189,8 @@ class Study:
         return [Run(max(t.ranks), t.rank_sweep_fraction, s) for s in t.seeds]
 
     def bar(self, items, desc: str):
-        return tqdm(items, desc=desc, disable=not self.progress, leave=False)
+        main_process = os.environ.get("RANK", "0") == "0"  # one bar under accelerate launch
+        return tqdm(items, desc=desc, disable=not (self.progress and main_process), leave=False)
 
     # -- stage: train -------------------------------------------------------------------
     def train_key(self) -> str:
