@@ -7,6 +7,7 @@
   the misaligned vs the aligned reference answer) and :func:`code_misalignment` (bandit).
 - Judges: :mod:`steerlab.eval.judges` (rubric, alignment + coherence; HTTP and local
   backends), all implementing :class:`Judge` and returning :class:`Verdict`.
+- :class:`ProbeJudge`: an activation-probe judge (no LLM), with :func:`probe_auroc`.
 - Driver: :func:`evaluate` (sample, judge with a cache, aggregate, save).
 - Results: :class:`EvalResult` (mean ± std over seeds, bootstrap 95% CI, per category,
   unparsed counted), :func:`compare` for text-only vs multimodal side by side.
@@ -15,6 +16,7 @@
 from steerlab.eval import judges
 from steerlab.eval.code_metric import code_misalignment, extract_code
 from steerlab.eval.preference import preference_misalignment, reference_loglik
+from steerlab.eval.probe import ProbeJudge, probe_auroc
 from steerlab.eval.questions import BUILTIN_SETS, Question, QuestionSet, load_questions
 from steerlab.eval.result import EvalResult, Unit, compare, misaligned_rate, worst_of_n
 from steerlab.eval.run import evaluate, judge_answers
@@ -27,6 +29,7 @@ __all__ = [
     "EvalResult",
     "Judge",
     "JudgeItem",
+    "ProbeJudge",
     "Question",
     "QuestionSet",
     "SamplingConfig",
@@ -41,6 +44,7 @@ __all__ = [
     "load_questions",
     "misaligned_rate",
     "preference_misalignment",
+    "probe_auroc",
     "read_answers",
     "reference_loglik",
     "sample_answers",
