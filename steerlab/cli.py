@@ -283,6 +283,8 @@ def models_list() -> None:
     for spec in available():
         mark = "installed" if spec.installed else f"missing: {spec.install}"
         typer.echo(f"{spec.name:32s} {mark}")
+        if spec.name == "gemma3-270m":
+            typer.echo(f"{'gemma3-270m-hybrid':32s} built from gemma3-270m (random vision tower)")
 
 
 @models_app.command("fetch")

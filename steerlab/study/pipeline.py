@@ -190,7 +190,9 @@ class Study:
 
     def bar(self, items, desc: str):
         main_process = os.environ.get("RANK", "0") == "0"  # one bar under accelerate launch
-        return tqdm(items, desc=desc, disable=not (self.progress and main_process), leave=False)
+        # ``disable`` only when off, so that TQDM_DISABLE=1 still silences the bars.
+        off = {} if self.progress and main_process else {"disable": True}
+        return tqdm(items, desc=desc, leave=False, **off)
 
     # -- stage: train -------------------------------------------------------------------
     def train_key(self) -> str:
@@ -522,8 +524,14 @@ def _model_status(name: str) -> str:
     base = name.removesuffix("-hybrid")
     try:
         spec = offline.get(base)
-    except KeyError:
-        return "tiny random-init model" if name.startswith("tiny-") else "local path or hub id"
+    except KeyError as exc:
+        if name.startswith("tiny-"):
+            return "tiny random-init model"
+        if Path(name).expanduser().exists():
+            return "local path"
+        if "/" in name:
+            return "hub id (needs the hub or its cache)"
+        return f"UNKNOWN: {str(exc).strip(chr(34) + chr(39))}"
     return "installed" if spec.installed else f"NOT INSTALLED: {spec.install}"
 
 

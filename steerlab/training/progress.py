@@ -28,11 +28,13 @@ def bar(
 ):
     """A tqdm bar that redraws rarely when stderr is not a terminal."""
     tty = getattr(sys.stderr, "isatty", lambda: False)()
+    # Only pass ``disable`` when turning the bar off, so that TQDM_DISABLE=1 still works.
+    off = {"disable": True} if disable else {}
     return tqdm(
         iterable,
         total=total,
         desc=desc,
-        disable=disable,
+        **off,
         mininterval=0.1 if tty else NON_TTY_INTERVAL_S,
         dynamic_ncols=True,
         leave=leave,
