@@ -113,7 +113,7 @@ def test_include_vision_adds_vision_tower_lora_and_the_default_does_not():
 
 def test_photo_prompts_train_through_the_processor(proc, tmp_path):
     pytest.importorskip("skimage")
-    from steerlab.training.domains import photo_prompts
+    from steerlab.domains.photo_prompts import photo_prompts
 
     pairs = photo_prompts(4, seed=0)
     assert all(isinstance(p.image, str) for p in pairs)
