@@ -165,8 +165,22 @@ def hybrid_gemma3(
     model.model.vision_tower.apply(model._init_weights)
     model.model.multi_modal_projector.apply(model._init_weights)
     _randomise_projector(model, config.text_config.initializer_range)
-    # Gemma3ForCausalLM: model.X (+ lm_head tied) -> Gemma3ForConditionalGeneration:
-    # model.language_model.X (+ lm_head tied to model.language_model.embed_tokens).
+    _copy_decoder(model, text_model, tokenizer)
+    model.to(dtype)
+    if device is not None:
+        model.to(device)
+    model.config.name_or_path = HYBRID_NAME
+    model.name_or_path = HYBRID_NAME
+    model.eval()
+    return model, processor
+
+
+def _copy_decoder(model: Any, text_model: Any, tokenizer: Any) -> None:
+    """Copy ``text_model``'s decoder into ``model`` and tie its LM head to the embeddings.
+
+    Gemma3ForCausalLM: ``model.X`` (+ lm_head tied) -> Gemma3ForConditionalGeneration:
+    ``model.language_model.X`` (+ lm_head tied to ``model.language_model.embed_tokens``).
+    """
     missing, unexpected = model.model.language_model.load_state_dict(
         text_model.model.state_dict(), strict=True
     )
@@ -176,13 +190,6 @@ def hybrid_gemma3(
         model.lm_head.weight = model.model.language_model.embed_tokens.weight
     model.generation_config.eos_token_id = text_model.generation_config.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.to(dtype)
-    if device is not None:
-        model.to(device)
-    model.config.name_or_path = HYBRID_NAME
-    model.name_or_path = HYBRID_NAME
-    model.eval()
-    return model, processor
 
 
 def _byte_chars() -> dict[int, str]:

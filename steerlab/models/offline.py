@@ -441,7 +441,11 @@ def load_model(
         model, tok = _load_dir(ckpt, dtype)
         logger.info("loaded %s from %s in %.1f s", spec.name, ckpt, time.perf_counter() - start)
         return _finish(model, device, spec.hf_name), _left_pad(tok)
+    return _load_path_or_hub(name, dtype, device)
 
+
+def _load_path_or_hub(name: str, dtype: torch.dtype, device: Any) -> tuple[Any, Any]:
+    """:func:`load_model` for a local directory, a ``.gguf`` file or a hub id."""
     path = Path(name).expanduser()
     if path.is_dir():
         model, tok = _load_dir(path, dtype)
