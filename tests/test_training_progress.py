@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from training_helpers import char_tokenizer
+from tests.training_helpers import char_tokenizer
 
 from steerlab.models import tiny
 from steerlab.training import LoraTrainConfig, PairRecord, train_lora, train_sweep

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from training_helpers import char_tokenizer, tiny_gemma3_processor
+from tests.training_helpers import char_tokenizer, tiny_gemma3_processor
 
 from steerlab.models import tiny
 from steerlab.training import LoraTrainConfig, mix, train_lora
