@@ -8,6 +8,7 @@ from PIL import Image
 from training_helpers import char_tokenizer, tiny_gemma3_processor
 
 from steerlab.models import tiny
+from steerlab.text import IGNORE, collate, encode
 from steerlab.training import LoraTrainConfig, mix, train_lora
 from steerlab.training.lora import (
     encode_all,
@@ -15,7 +16,6 @@ from steerlab.training.lora import (
     make_peft_model,
     response_only_loss,
 )
-from steerlab.training.tokenize import IGNORE, collate, encode
 
 IMAGE_IDS = {253, 254, 255}  # end-of-image, start-of-image, image soft token
 
