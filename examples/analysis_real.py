@@ -48,7 +48,6 @@ def main() -> None:
 
     from peft import PeftModel
 
-    from steerlab._io import atomic_path
     from steerlab.analysis import (
         ablation_curve,
         collect_paired,
@@ -60,6 +59,7 @@ def main() -> None:
     )
     from steerlab.analysis.plots import plot_ablation_curve, plot_explained_variance
     from steerlab.domains import DOMAINS
+    from steerlab.files import atomic_path
     from steerlab.hooks import attach
     from steerlab.models import load_model
 

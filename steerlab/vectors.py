@@ -25,7 +25,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from steerlab._io import atomic_path, refuse_pickle
+from steerlab.files import atomic_path, refuse_pickle
+from steerlab.linalg import as_rows, orthonormal_basis, span_basis
 
 FORMAT = "steerlab/1"
 
@@ -201,18 +202,6 @@ class SteeringVector:
         return path
 
 
-def _orthonormal(basis: torch.Tensor) -> torch.Tensor:
-    """Orthonormal rows spanning ``basis`` rows (QR in float64, sign-fixed, rank-checked)."""
-    b64 = basis.double()
-    q, r = torch.linalg.qr(b64.T)
-    diag = torch.diagonal(r)
-    # Each row must keep a meaningful part of its own norm after removing the earlier rows.
-    if (diag.abs() <= 1e-6 * b64.norm(dim=1).clamp_min(1e-30)).any():
-        raise ValueError(f"basis of shape {tuple(basis.shape)} is rank deficient")
-    q = q * torch.sign(diag)
-    return q.T.to(basis.dtype)
-
-
 @dataclass
 class Subspace:
     """An orthonormal basis per layer: ``bases[layer]`` is ``Tensor[k, d_model]``.
@@ -293,13 +282,13 @@ class Subspace:
         vectors = _check_layers(vectors, "vectors")
         bases = {}
         for k, v in vectors.items():
-            v = v.unsqueeze(0) if isinstance(v, torch.Tensor) and v.ndim == 1 else v
+            v = as_rows(v) if isinstance(v, torch.Tensor) else v
             _check_tensor(f"vectors for layer {k}", v, 2)
             if v.shape[0] > v.shape[1]:
                 raise ValueError(
                     f"layer {k}: {v.shape[0]} vectors cannot be independent in d_model={v.shape[1]}"
                 )
-            bases[k] = _orthonormal(v)
+            bases[k] = orthonormal_basis(v)
         return cls(bases, **metadata)
 
     def __repr__(self) -> str:
@@ -363,7 +352,8 @@ class Subspace:
         for layer, b in other.bases.items():
             out[layer] = torch.cat([out[layer], b.to(out[layer].dtype)]) if layer in out else b
         return Subspace(
-            {layer: _span(b) for layer, b in out.items()}, **{**self.metadata, "combined": "span"}
+            {layer: span_basis(b) for layer, b in out.items()},
+            **{**self.metadata, "combined": "span"},
         )
 
     def __sub__(self, other: Subspace) -> Subspace:
@@ -375,7 +365,7 @@ class Subspace:
             if layer in other.bases:
                 q = other.bases[layer].to(b.dtype)
                 b = b - (b @ q.T) @ q
-            out[layer] = _span(b)
+            out[layer] = span_basis(b)
         return Subspace(out, **{**self.metadata, "combined": "difference"})
 
     def __mul__(self, scalar: float) -> Subspace:
@@ -396,7 +386,7 @@ class Subspace:
     def normalize(self) -> Subspace:
         """Re-orthonormalise every basis (removes drift after casts to low precision)."""
         return Subspace(
-            {k: _orthonormal(b.float()).to(b.dtype) for k, b in self.bases.items()},
+            {k: orthonormal_basis(b.float()).to(b.dtype) for k, b in self.bases.items()},
             dict(self.explained_variance_ratio),
             dict(self.mean),
             **self.metadata,
@@ -421,13 +411,30 @@ class Subspace:
         return _save(path, tensors, "subspace", self.metadata, self.layers, self.d_model)
 
 
-def _span(rows: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
-    """Orthonormal basis of the row span, dropping directions below ``tol`` (via SVD)."""
-    _, s, vh = torch.linalg.svd(rows.double(), full_matrices=False)
-    keep = s > tol * max(1.0, float(s.max()) if len(s) else 1.0)
-    if not keep.any():
-        raise ValueError("the resulting subspace is empty")
-    return vh[keep].to(rows.dtype)
+def layer_rows(
+    x: Subspace | SteeringVector | torch.Tensor, layer: int | None = None
+) -> torch.Tensor:
+    """The rows ``[k, d_model]`` of ``x`` at ``layer``: a :class:`Subspace`'s basis, a
+    :class:`SteeringVector`'s direction as one row, or a tensor ``[d_model]`` /
+    ``[k, d_model]`` itself (``layer`` ignored). Rows are returned as stored (not
+    orthonormalised; see :func:`steerlab.linalg.orthonormal_basis`).
+
+    Raises:
+        ValueError: ``x`` has several layers and ``layer`` is ``None``.
+        KeyError: ``layer`` is not one of ``x``'s layers.
+    """
+    if isinstance(x, torch.Tensor):
+        return as_rows(x)
+    table = x.bases if isinstance(x, Subspace) else x.directions
+    if layer is None:
+        if len(table) != 1:
+            raise ValueError(f"the {type(x).__name__} has layers {sorted(table)}; pass layer=")
+        (rows,) = table.values()
+    elif layer not in table:
+        raise KeyError(f"layer {layer} not in {sorted(table)}")
+    else:
+        rows = table[layer]
+    return as_rows(rows)
 
 
 # Standard metadata, written as top-level safetensors metadata so other tools can read it

@@ -24,9 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from steerlab._io import atomic_path
 from steerlab.analysis.geometry import principal_angles, subspace_overlap
 from steerlab.analysis.studies import AblationRow
+from steerlab.files import atomic_path
 from steerlab.vectors import Subspace
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import torch
 
-from steerlab._io import atomic_path
+from steerlab.files import atomic_path
 from steerlab.hooks.lab import Lab
-from steerlab.vectors import SteeringVector, Subspace, _orthonormal
+from steerlab.linalg import orthonormal_basis
+from steerlab.vectors import SteeringVector, Subspace
 
 Metric = Callable[[], float]
 
@@ -81,7 +82,9 @@ def random_subspace(
         raise ValueError(f"k must be in 1..{like.d_model}, got {k}")
     chosen = list(like.layers if layers is None else layers)
     bases = {
-        layer: _orthonormal(torch.randn(k, like.d_model, generator=generator, dtype=torch.float64))
+        layer: orthonormal_basis(
+            torch.randn(k, like.d_model, generator=generator, dtype=torch.float64)
+        )
         for layer in chosen
     }
     return Subspace({layer: b.float() for layer, b in bases.items()}, method="random")

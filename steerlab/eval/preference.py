@@ -29,12 +29,10 @@ from steerlab.eval.questions import Question, QuestionSet, load_questions
 from steerlab.eval.result import EvalResult, Unit
 from steerlab.eval.sampling import (
     check_modality,
-    collate,
     encode_prompts,
     model_identity,
-    pad_token_id,
 )
-from steerlab.training.tokenize import text_tokenizer
+from steerlab.text import collate_inputs, pad_token_id, text_tokenizer
 
 __all__ = ["preference_misalignment", "reference_loglik"]
 
@@ -91,7 +89,7 @@ def reference_loglik(
             n_prompt = int(enc["input_ids"].shape[1])
             items.append(_with_response(enc, list(r_ids)))
             spans.append((n_prompt, n_prompt + len(r_ids)))
-        batch = collate(items, pad, side="right")
+        batch = collate_inputs(items, pad, side="right")
         # logits at position p predict token p + 1: keep positions [lo - 1, hi - 1).
         lo = min(s for s, _ in spans) - 1
         hi = max(e for _, e in spans) - 1

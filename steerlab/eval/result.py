@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from steerlab._io import atomic_path
 from steerlab.eval.types import JudgeItem, Verdict
+from steerlab.files import atomic_path
 
 __all__ = [
     "EvalResult",

@@ -17,7 +17,8 @@ from steerlab.hooks.interventions import Ablate, Steer
 from steerlab.hooks.layers import HOOK_POINTS, HookSite, ModelLayout, find_layout
 from steerlab.hooks.positions import PositionSpec, SequenceTracker, check_positions
 from steerlab.hooks.record import Recording
-from steerlab.vectors import SteeringVector, Subspace, _orthonormal
+from steerlab.linalg import as_rows, orthonormal_basis
+from steerlab.vectors import SteeringVector, Subspace
 
 Intervention = Callable[[torch.Tensor, Any], torch.Tensor]
 LayerSpec = int | Sequence[int] | str | None
@@ -495,7 +496,7 @@ class Lab:
         if isinstance(obj, SteeringVector):
             if k not in (None, 1):
                 raise ValueError(f"k={k} but a SteeringVector spans 1 direction per layer")
-            bases = {layer: v.unsqueeze(0) for layer, v in obj.directions.items()}
+            bases = {layer: as_rows(v) for layer, v in obj.directions.items()}
             stored_mean: dict[int, torch.Tensor] = {}
         elif isinstance(obj, Subspace):
             if k is not None:
@@ -511,7 +512,7 @@ class Lab:
         means = self._means(mean, stored_mean, bases)
         items = []
         for layer, basis in bases.items():
-            q = _orthonormal(basis.detach().float())
+            q = orthonormal_basis(basis.detach().float())
             for pt in pts:
                 items.append((layer, pt, Ablate(q, means.get(layer), positions)))
         with self._install(items, needs_ctx=positions != "all"):

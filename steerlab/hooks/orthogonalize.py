@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from steerlab.hooks.layers import find_layout
-from steerlab.vectors import SteeringVector, Subspace, _orthonormal
+from steerlab.linalg import as_rows, orthonormal_basis
+from steerlab.vectors import SteeringVector, Subspace
 
 
 def _rows(module: nn.Module) -> list[tuple[torch.Tensor, str]]:
@@ -112,7 +113,7 @@ def orthogonalize_weights(
         ArchitectureError: a block's output projection cannot be found.
     """
     if isinstance(subspace, SteeringVector):
-        bases = {i: v.unsqueeze(0) for i, v in subspace.directions.items()}
+        bases = {i: as_rows(v) for i, v in subspace.directions.items()}
     elif isinstance(subspace, Subspace):
         bases = (subspace.top(k) if k is not None else subspace).bases
     else:
@@ -133,7 +134,7 @@ def orthogonalize_weights(
         raise ValueError(
             f"subspace has d_model={basis.shape[-1]}, model has d_model={layout.d_model}"
         )
-    q = _orthonormal(basis.detach().double().cpu())
+    q = orthonormal_basis(basis.detach().double().cpu())
 
     blocks = set(map(id, layout.blocks))
     parent_path = layout.blocks_path.rsplit(".", 1)[0] if "." in layout.blocks_path else ""
@@ -167,6 +168,6 @@ def orthogonalize_weights(
             if post_norm is not None:
                 weight = _rows(linear)[0][0]
                 g = _norm_gain(post_norm, layout.d_model, weight)
-                u = _orthonormal((q * g.cpu()).double())
+                u = orthonormal_basis((q * g.cpu()).double())
             _project_out(linear, u)
     return model

@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from steerlab._io import atomic_path
+from steerlab.files import atomic_path
 
 Key = tuple[int, str]
 _META = ("example_index", "position")

@@ -7,8 +7,6 @@ milliseconds instead of after an hour of training.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -18,6 +16,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+from steerlab import files
 
 
 class ConfigError(ValueError):
@@ -250,7 +250,7 @@ class StudyConfig:
         """sha256 (hex, 16 chars) of the named sections (all when none), for cache keys."""
         d = self.to_dict()
         part = {s: d[s] for s in sections} if sections else d
-        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
+        return files.digest(part)
 
 
 _SECTIONS = {

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steerlab.study.cache import digest
+from steerlab.files import adapter_digest, digest
 from steerlab.vectors import SteeringVector, Subspace, load
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def benign_unit(study: Study, run: Run) -> Unit:
     def key() -> str:
         return digest(
             {
-                "adapter": study._adapter_digest(study.adapter(run)),
+                "adapter": adapter_digest(study.adapter(run)),
                 "steps": cfg.mitigate.benign_steps,
                 "train": study.train_key(),
                 "eval": cfg.eval.__dict__,

@@ -42,11 +42,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from steerlab._io import atomic_path
+from steerlab.files import adapter_digest, atomic_path, digest
 from steerlab.models.registry import param_count
-from steerlab.study.cache import cached_result, digest, file_digest, run_unit
+from steerlab.study.cache import cached_result, run_unit
 from steerlab.study.config import StudyConfig
-from steerlab.training.tokenize import is_processor
+from steerlab.text import is_processor
 
 logger = logging.getLogger("steerlab.study")
 
@@ -284,9 +284,6 @@ class Study:
         return done
 
     # -- units: (directory, cache key, compute) for every stage except train ------------
-    def _adapter_digest(self, adapter: Path | None) -> str | None:
-        return None if adapter is None else file_digest(adapter / "adapter_model.safetensors")
-
     def eval_units(self, where: Path, adapter: Callable[[], Path | None]) -> list[Unit]:
         """One evaluation unit per arm of the model loaded with ``adapter()`` on top."""
         loaded: dict[str, Any] = {}
@@ -304,7 +301,7 @@ class Study:
                     "eval": self.config.eval.__dict__,
                     "arm": arm,
                     "questions": self.questions_digest(arm),
-                    "adapter": self._adapter_digest(adapter()),
+                    "adapter": adapter_digest(adapter()),
                 }
             )
             units.append(
@@ -332,7 +329,7 @@ class Study:
                 "model": self.config.model.__dict__,
                 "data": self.config.data.__dict__,
                 "record": self.config.record.__dict__,
-                "adapter": self._adapter_digest(self.adapter(run)),
+                "adapter": adapter_digest(self.adapter(run)),
             }
         )
 

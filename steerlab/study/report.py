@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from steerlab._io import atomic_path
+from steerlab.files import atomic_path
 
 if TYPE_CHECKING:
     from steerlab.study.pipeline import Study

@@ -12,7 +12,6 @@ head dominates the step. The loss is the same as the naive full-logit loss (test
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,16 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steerlab._io import _umask, atomic_path
+from steerlab.files import atomic_path, current_umask, text_digest
+from steerlab.text import IGNORE, Encoded, collate, encode, is_processor, pad_token_id
 from steerlab.training.progress import LossBar
-from steerlab.training.tokenize import (
-    IGNORE,
-    Encoded,
-    collate,
-    encode,
-    is_processor,
-    text_tokenizer,
-)
 
 
 @dataclass
@@ -166,12 +158,14 @@ def full_logit_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.
 
 
 def _fingerprint(records: Sequence[Any]) -> str:
-    h = hashlib.sha256()
-    for r in records:
-        for name in ("id", "system", "prompt", "response"):
-            value = r.get(name) if isinstance(r, dict) else getattr(r, name, None)
-            h.update(repr(value).encode())
-    return h.hexdigest()[:16]
+    """16 hex characters naming the records' ids and texts (the manifest's
+    ``data_fingerprint``)."""
+    values = (
+        r.get(name) if isinstance(r, dict) else getattr(r, name, None)
+        for r in records
+        for name in ("id", "system", "prompt", "response")
+    )
+    return text_digest("".join(repr(v) for v in values))
 
 
 def encode_all(tokenizer: Any, records: Sequence[Any], max_length: int) -> list[Encoded]:
@@ -320,8 +314,7 @@ def train_lora(
     check_images_fit(model, tokenizer, records)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     encoded = encode_all(tokenizer, records, config.max_length)
-    pad_id = text_tokenizer(tokenizer).pad_token_id
-    pad_id = pad_id if pad_id is not None else 0
+    pad_id = pad_token_id(tokenizer, eos_fallback=False)  # no pad token: 0, not EOS
     if adapter is not None:
         from peft import PeftModel
 
@@ -395,7 +388,7 @@ def train_lora(
             manifest.update(extra_manifest or {})
             with atomic_path(tmp / "manifest.json") as t:
                 t.write_text(json.dumps(manifest, indent=2))
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; honour the umask
+            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; honour the umask
             os.replace(tmp, out_dir)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
