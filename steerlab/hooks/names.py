@@ -8,7 +8,7 @@ steerlab has used:
 
 >>> HookName.parse("blocks.6.hook_resid_post")      # TransformerLens (canonical)
 HookName(layer=6, point='resid_post')
->>> HookName.parse("L6.resid_post")                 # activation stores before 0.2
+>>> HookName.parse("L6.resid_post")                 # legacy store tensor names
 HookName(layer=6, point='resid_post')
 >>> HookName.parse((6, "resid_post")) == HookName.parse(6) == (6, "resid_post")
 True
