@@ -8,6 +8,7 @@ permanent by editing weights.
 
 from steerlab.hooks.lab import Lab, attach
 from steerlab.hooks.layers import HOOK_POINTS, ArchitectureError, ModelLayout, find_layout
+from steerlab.hooks.names import HookName
 from steerlab.hooks.orthogonalize import orthogonalize_weights
 from steerlab.hooks.record import Recording
 from steerlab.hooks.store import ActivationStore
@@ -16,6 +17,7 @@ __all__ = [
     "HOOK_POINTS",
     "ActivationStore",
     "ArchitectureError",
+    "HookName",
     "Lab",
     "ModelLayout",
     "Recording",

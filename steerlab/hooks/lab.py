@@ -15,6 +15,7 @@ from torch.utils.hooks import RemovableHandle
 
 from steerlab.hooks.interventions import Ablate, Steer
 from steerlab.hooks.layers import HOOK_POINTS, HookSite, ModelLayout, find_layout
+from steerlab.hooks.names import HookName, check_point
 from steerlab.hooks.positions import PositionSpec, SequenceTracker, check_positions
 from steerlab.hooks.record import Recording
 from steerlab.linalg import as_rows, orthonormal_basis
@@ -53,7 +54,7 @@ class _Slot:
     """Everything hooked at one hook point: interventions run first (in the order their
     contexts were entered), then recorders see the final activation."""
 
-    key: tuple[int, str]
+    key: HookName
     site: HookSite
     interventions: list[Intervention] = field(default_factory=list)
     recorders: list[Recording] = field(default_factory=list)
@@ -87,7 +88,7 @@ class Lab:
             raise TypeError(f"attach expects a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.layout: ModelLayout = find_layout(model, layers)
-        self._slots: dict[tuple[int, str], _Slot] = {}
+        self._slots: dict[HookName, _Slot] = {}
         self._tracker = SequenceTracker()
         self._ctx_users = 0
         self._root_handles: list[RemovableHandle] = []
@@ -130,7 +131,7 @@ class Lab:
             IndexError: layer out of range. ValueError / ArchitectureError: unknown point.
         """
         self.layout.site(layer, point)
-        return f"blocks.{self.layout.layer_index(layer)}.hook_{point}"
+        return str(HookName(self.layout.layer_index(layer), point))
 
     def __repr__(self) -> str:
         return (
@@ -161,7 +162,7 @@ class Lab:
 
     # -- slots and call tracking -------------------------------------------------------
     def _slot(self, layer: int, point: str) -> _Slot:
-        key = (layer, point)
+        key = HookName(layer, point)  # built when a context is entered, never per forward
         slot = self._slots.get(key)
         if slot is None:
             slot = _Slot(key, self.layout.site(layer, point))
@@ -252,18 +253,15 @@ class Lab:
             raise ValueError(f"layers {list(layers)} name the same layer twice")
         return out
 
-    def _points(self, points: str | Sequence[str] | None, meta: dict) -> tuple[str, ...]:
+    def _points(self, points: str | Sequence[str] | None, default: str) -> tuple[str, ...]:
         if points is None:
-            points = meta.get("hook_point") or "resid_post"
+            points = default
         if isinstance(points, str):
             points = (points,)
         points = tuple(points)
         if not points:
             raise ValueError(f"no hook point given: expected one or more of {HOOK_POINTS}")
-        for point in points:
-            if point not in HOOK_POINTS:
-                raise ValueError(f"unknown hook point {point!r}: expected one of {HOOK_POINTS}")
-        return tuple(points)
+        return tuple(check_point(point) for point in points)
 
     def _check_d_model(self, d_model: int, what: str) -> None:
         if d_model != self.d_model:
@@ -344,14 +342,15 @@ class Lab:
                 memory stays bounded whatever the number of tokens.
 
         Yields:
-            :class:`Recording`; ``rec.activations[(layer, point)]`` is ``[n_tokens, d_model]``.
+            :class:`Recording`; ``rec.activations[(layer, point)]`` (or ``[layer]``, or
+            ``["blocks.6.hook_resid_post"]``) is ``[n_tokens, d_model]``.
 
         Raises:
             IndexError: a layer out of range. ValueError: an unknown point or position spec.
         """
         check_positions(positions)
         layer_list = self._layers(layers)
-        point_list = self._points(points, {})
+        point_list = self._points(points, "resid_post")
         for point in point_list:
             self.layout.site(layer_list[0], point)  # fail now if the point does not exist
         starts = None
@@ -372,7 +371,7 @@ class Lab:
                 f'response_start is only used with positions="response", got positions='
                 f"{positions!r}"
             )
-        keys = [(layer, point) for layer in layer_list for point in point_list]
+        keys = [HookName(layer, point) for layer in layer_list for point in point_list]
         rec = Recording(
             keys,
             point_list,
@@ -428,8 +427,8 @@ class Lab:
             coefficient: a scalar, or ``{layer: scalar}``; 0 leaves a layer untouched.
             positions: ``"all"``, ``"prompt"``, ``"generated"``, or a bool mask ``[batch, seq]``.
             layers: restrict to these layers; a single-layer vector is broadcast to them.
-            point: hook point (default: the vector's ``hook_point`` metadata, else
-                ``resid_post``).
+            point: hook point (default: the vector's :attr:`~SteeringVector.hook_point`,
+                ``resid_post`` unless it says otherwise).
 
         Raises:
             ValueError: ``d_model`` mismatch, unknown point/positions, missing coefficient.
@@ -441,7 +440,7 @@ class Lab:
         self._check_d_model(vector.d_model, "steering vector")
         if point is not None and not isinstance(point, str):
             raise TypeError(f"point must be one hook point name, got {point!r}")
-        (pt,) = self._points(point, vector.metadata)
+        (pt,) = self._points(point, vector.hook_point)
         directions = self._per_layer(vector.directions, layers, "steering vector")
         items = []
         for layer, direction in directions.items():
@@ -480,8 +479,8 @@ class Lab:
             layers: restrict to these layers (``"all"`` broadcasts a single-layer basis to every
                 layer, as Arditi et al. do).
             positions: ``"all"``, ``"prompt"``, ``"generated"``, or a bool mask ``[batch, seq]``.
-            points: hook point(s); default the object's ``hook_point`` metadata, else
-                ``resid_post``. Use ``("resid_pre", "attn_out", "mlp_out")`` to ablate every
+            points: hook point(s); default the object's ``hook_point`` (``resid_post`` unless
+                it says otherwise). Use ``("resid_pre", "attn_out", "mlp_out")`` to ablate every
                 write into the residual stream.
             mean: mean ablation: ``True`` uses the subspace's stored mean; a ``[d_model]``
                 tensor or ``{layer: tensor}`` gives the reference mean. The in-subspace
@@ -507,7 +506,7 @@ class Lab:
                 f"ablate expects a Subspace or SteeringVector, got {type(obj).__name__}"
             )
         self._check_d_model(obj.d_model, type(obj).__name__)
-        pts = self._points(points, obj.metadata)
+        pts = self._points(points, obj.hook_point)
         bases = self._per_layer(bases, layers, type(obj).__name__)
         means = self._means(mean, stored_mean, bases)
         items = []
