@@ -9,7 +9,9 @@
   backends), all implementing :class:`Judge` and returning :class:`Verdict`.
 - :class:`ProbeJudge`: an activation-probe judge (no LLM), with :func:`probe_auroc`.
 - Driver: :func:`evaluate` (sample, judge with a cache, aggregate, save).
-- Results: :class:`EvalResult` (mean ± std over seeds, bootstrap 95% CI, per category,
+- Sweeps (:mod:`.sweeps`): :func:`ablation_curve` (top-k directional ablation with a
+  random-subspace control) and :func:`steering_sweep`, a metric under interventions.
+- Results: :class:`EvalResult` of :class:`ScoredItem` (mean ± std over seeds, bootstrap 95% CI, per category,
   unparsed counted), :func:`compare` for text-only vs multimodal side by side.
 """
 
@@ -18,12 +20,26 @@ from steerlab.eval.code_metric import code_misalignment, extract_code
 from steerlab.eval.preference import preference_misalignment, reference_loglik
 from steerlab.eval.probe import ProbeJudge, probe_auroc
 from steerlab.eval.questions import BUILTIN_SETS, Question, QuestionSet, load_questions
-from steerlab.eval.result import EvalResult, Unit, compare, misaligned_rate, worst_of_n
+from steerlab.eval.result import EvalResult, ScoredItem, compare, misaligned_rate, worst_of_n
 from steerlab.eval.run import evaluate, judge_answers
+from steerlab.eval.sweeps import (
+    AblationRow,
+    SteeringRow,
+    ablation_curve,
+    random_subspace,
+    save_table,
+    steering_sweep,
+)
 from steerlab.eval.sampling import Answer, SamplingConfig, read_answers, sample_answers
 from steerlab.eval.types import Judge, JudgeItem, Verdict
 
 __all__ = [
+    "AblationRow",
+    "SteeringRow",
+    "ablation_curve",
+    "random_subspace",
+    "save_table",
+    "steering_sweep",
     "BUILTIN_SETS",
     "Answer",
     "EvalResult",
@@ -33,7 +49,7 @@ __all__ = [
     "Question",
     "QuestionSet",
     "SamplingConfig",
-    "Unit",
+    "ScoredItem",
     "Verdict",
     "code_misalignment",
     "compare",

@@ -6,9 +6,8 @@
   control: random subspaces of the same dimension at the same layers, over several draws.
 - :func:`steering_sweep`: steer with ``−α · direction`` over a sweep of α.
 
-The metric is any callable returning a float (the study pipeline passes
-``steerlab.eval.preference_misalignment`` bound to its model and questions); analysis does
-not import ``steerlab.eval`` (data flows training → hooks → analysis → eval → report).
+The metric is any callable returning a float (the study's mitigate stage passes its
+misalignment measurement bound to a model and its questions).
 """
 
 from __future__ import annotations
