@@ -11,8 +11,8 @@
 - Driver: :func:`evaluate` (sample, judge with a cache, aggregate, save).
 - Sweeps (:mod:`.sweeps`): :func:`ablation_curve` (top-k directional ablation with a
   random-subspace control) and :func:`steering_sweep`, a metric under interventions.
-- Results: :class:`EvalResult` of :class:`ScoredItem` (mean ± std over seeds, bootstrap 95% CI, per category,
-  unparsed counted), :func:`compare` for text-only vs multimodal side by side.
+- Results: :class:`EvalResult` of :class:`ScoredItem` (mean ± std over seeds, bootstrap
+  95% CI, per category, unparsed counted), :func:`compare` for text-only vs multimodal side by side.
 """
 
 from steerlab.eval import judges
@@ -22,6 +22,7 @@ from steerlab.eval.probe import ProbeJudge, probe_auroc
 from steerlab.eval.questions import BUILTIN_SETS, Question, QuestionSet, load_questions
 from steerlab.eval.result import EvalResult, ScoredItem, compare, misaligned_rate, worst_of_n
 from steerlab.eval.run import evaluate, judge_answers
+from steerlab.eval.sampling import Answer, SamplingConfig, read_answers, sample_answers
 from steerlab.eval.sweeps import (
     AblationRow,
     SteeringRow,
@@ -30,17 +31,11 @@ from steerlab.eval.sweeps import (
     save_table,
     steering_sweep,
 )
-from steerlab.eval.sampling import Answer, SamplingConfig, read_answers, sample_answers
 from steerlab.eval.types import Judge, JudgeItem, Verdict
 
 __all__ = [
-    "AblationRow",
-    "SteeringRow",
-    "ablation_curve",
-    "random_subspace",
-    "save_table",
-    "steering_sweep",
     "BUILTIN_SETS",
+    "AblationRow",
     "Answer",
     "EvalResult",
     "Judge",
@@ -50,7 +45,9 @@ __all__ = [
     "QuestionSet",
     "SamplingConfig",
     "ScoredItem",
+    "SteeringRow",
     "Verdict",
+    "ablation_curve",
     "code_misalignment",
     "compare",
     "evaluate",
@@ -61,8 +58,11 @@ __all__ = [
     "misaligned_rate",
     "preference_misalignment",
     "probe_auroc",
+    "random_subspace",
     "read_answers",
     "reference_loglik",
     "sample_answers",
+    "save_table",
+    "steering_sweep",
     "worst_of_n",
 ]

@@ -64,11 +64,11 @@ class Run:
 class StudyPaths:
     """Every file and directory the study writes, under ``out``::
 
-        config.json           the validated config        study.log    the log
-        base/<arm>/           baseline evaluation units   adapters/    one peft adapter per run
-        eval/<run>/<arm>/     evaluation units            acts/<run>/  activation-difference shards
-        subspace/<run>/       subspace.safetensors        geometry/    principal angles
-        mitigate/{benign,steer,ablate}/<run>/             report/      report.md, report.json, PNGs
+    config.json           the validated config        study.log    the log
+    base/<arm>/           baseline evaluation units   adapters/    one peft adapter per run
+    eval/<run>/<arm>/     evaluation units            acts/<run>/  activation-difference shards
+    subspace/<run>/       subspace.safetensors        geometry/    principal angles
+    mitigate/{benign,steer,ablate}/<run>/             report/      report.md, report.json, PNGs
     """
 
     out: Path

@@ -52,9 +52,7 @@ class Measurement:
     @classmethod
     def from_dict(cls, d: dict[str, Any], metric: str) -> Measurement:
         nll, coherence = _split(d.get("coherence"), metric)
-        return cls(
-            d["score"], d["ci"], d["n"], d["n_unparsed"], nll, coherence, d["by_category"]
-        )
+        return cls(d["score"], d["ci"], d["n"], d["n_unparsed"], nll, coherence, d["by_category"])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,7 +198,9 @@ class Mitigations:
             b.get("loss_first"),
             b.get("loss_last"),
         )
-        steer = [SteerRow(r["alpha"], r["score"], *_split(r["coherence"], metric)) for r in s["rows"]]
+        steer = [
+            SteerRow(r["alpha"], r["score"], *_split(r["coherence"], metric)) for r in s["rows"]
+        ]
         ablate = [
             AblateRow(
                 r["k"],

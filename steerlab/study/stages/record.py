@@ -95,8 +95,6 @@ def record_differences(
     }
 
 
-
-
 def _mean_shift(
     stores: PairedStores, layers: list[int], point: str
 ) -> tuple[dict[int, Any], dict[str, float]]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from steerlab._io import atomic_path
-from steerlab.study.context import StudyContext
 from steerlab.eval.sweeps import AblationRow
+from steerlab.study.context import StudyContext
 from steerlab.study.findings import findings
 from steerlab.study.results import (
     FitResult,
@@ -59,14 +59,20 @@ def gather(ctx: StudyContext) -> StudyResults:
                 r.seed,
                 m.get("losses") or m.get("loss_curve"),
                 m.get("wall_time_s"),
-                {a: Measurement.from_dict(at("eval", ctx.paths.eval(r.name, a)), metric) for a in arms},
+                {
+                    a: Measurement.from_dict(at("eval", ctx.paths.eval(r.name, a)), metric)
+                    for a in arms
+                },
                 RecordResult(**at("record", ctx.paths.acts(r.name))),
                 FitResult(**at("fit", ctx.paths.subspace_dir(r.name))),
             )
         )
     mit = {
         r.name: Mitigations.from_stored(
-            {k: at("mitigate", ctx.paths.mitigate(k, r.name)) for k in ("benign", "steer", "ablate")},
+            {
+                k: at("mitigate", ctx.paths.mitigate(k, r.name))
+                for k in ("benign", "steer", "ablate")
+            },
             arms,
             metric,
         )
