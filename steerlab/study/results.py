@@ -22,8 +22,20 @@ def _split(value: float | None, metric: str) -> tuple[float | None, float | None
     return (value, None) if metric == "preference" else (None, value)
 
 
+class _CoherenceMeasure:
+    """``reference_nll`` / ``coherence`` fields, one of them set by the metric."""
+
+    reference_nll: float | None
+    coherence: float | None
+
+    @property
+    def coherence_measure(self) -> float | None:
+        """The metric's coherence measure (reference NLL or judge coherence)."""
+        return self.reference_nll if self.reference_nll is not None else self.coherence
+
+
 @dataclass(frozen=True)
-class Measurement:
+class Measurement(_CoherenceMeasure):
     """One misalignment measurement (one model, one arm).
 
     Attributes:
@@ -43,11 +55,6 @@ class Measurement:
     reference_nll: float | None
     coherence: float | None
     by_category: dict[str, float]
-
-    @property
-    def coherence_measure(self) -> float | None:
-        """The metric's coherence measure (reference NLL or judge coherence)."""
-        return self.reference_nll if self.reference_nll is not None else self.coherence
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], metric: str) -> Measurement:
@@ -132,7 +139,7 @@ class BenignResult:
 
 
 @dataclass(frozen=True)
-class SteerRow:
+class SteerRow(_CoherenceMeasure):
     """Misalignment under steering with −α × the mean shift."""
 
     alpha: float
@@ -140,13 +147,9 @@ class SteerRow:
     reference_nll: float | None
     coherence: float | None
 
-    @property
-    def coherence_measure(self) -> float | None:
-        return self.reference_nll if self.reference_nll is not None else self.coherence
-
 
 @dataclass(frozen=True)
-class AblateRow:
+class AblateRow(_CoherenceMeasure):
     """Misalignment under top-k ablation, and the random-subspace control's."""
 
     k: int
@@ -156,10 +159,6 @@ class AblateRow:
     random_mean: float | None
     random_std: float | None
     random_coherence: float | None
-
-    @property
-    def coherence_measure(self) -> float | None:
-        return self.reference_nll if self.reference_nll is not None else self.coherence
 
 
 def _coherence_key(row: Any) -> dict[str, Any]:
