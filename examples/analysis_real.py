@@ -1,6 +1,6 @@
 """The misalignment subspace on a real model: SmolLM2-135M-Instruct, base vs an insecure-code
 LoRA adapter (research on emergent misalignment; the data are the built-in safety-study
-pairs of :mod:`steerlab.training.domains`).
+pairs of :mod:`steerlab.domains`).
 
 1. Paired collection: the adapter enabled vs disabled on ONE PeftModel, on insecure-code
    prompts + responses (a seed the adapter was not trained on), ``resid_post`` at one middle
@@ -50,22 +50,22 @@ def main() -> None:
 
     from steerlab._io import atomic_path
     from steerlab.analysis import fit_subspace, lora_updates, weight_activation_overlap
+    from steerlab.domains import DOMAINS
     from steerlab.eval.sweeps import ablation_curve, save_table
     from steerlab.hooks import attach
     from steerlab.hooks.collect import collect_paired, encode_examples
-    from steerlab.models import load
+    from steerlab.models import load_model
     from steerlab.study.plots import plot_ablation_curve, plot_explained_variance
-    from steerlab.training import domains
 
     args.out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    base, tok = load(args.model)
+    base, tok = load_model(args.model)
     model = PeftModel.from_pretrained(base, str(args.adapter)).eval()
     timings["load"] = time.perf_counter() - t0
 
     # 1. paired collection (seed 1: not the adapter's training draw)
-    pairs = domains.DOMAINS["insecure_code"](args.n, seed=1)
+    pairs = DOMAINS["insecure_code"].generate(args.n, 1)
     examples = encode_examples(
         tok,
         [p.prompt for p in pairs],

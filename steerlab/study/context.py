@@ -23,12 +23,13 @@ from peft import PeftModel
 from tqdm.auto import tqdm
 
 from steerlab._io import atomic_path
+from steerlab.domains import DOMAINS
 from steerlab.eval.judges import make_judge
-from steerlab.models import load
+from steerlab.models import load_model as load_weights
 from steerlab.study.cache import UNIT_FILE, cached_result, digest, file_digest
 from steerlab.study.config import StudyConfig
 from steerlab.study.metrics import measure, question_set
-from steerlab.training import LoraTrainConfig, domains, load_pairs, run_name
+from steerlab.training import LoraTrainConfig, load_pairs, run_name
 from steerlab.training.tokenize import is_processor
 
 ARMS = ("text", "multimodal")
@@ -230,7 +231,7 @@ class StudyContext:
     def load_model(self, adapter: Path | None = None) -> tuple[Any, Any]:
         """The base model (with ``adapter`` loaded on top, as a ``PeftModel``), eval mode."""
         m = self.config.model
-        model, tok = load(m.name, dtype=_dtype(m.dtype), device=_device(m.device))
+        model, tok = load_weights(m.name, dtype=_dtype(m.dtype), device=_device(m.device))
         if self._takes_images is None:
             self._takes_images = is_processor(tok)
             with atomic_path(self.paths.model_info) as tmp:
@@ -246,8 +247,8 @@ class StudyContext:
         """The paired training records (built-in domain or user file)."""
         if self._pairs is None:
             d = self.config.data
-            if d.domain in domains.DOMAINS:
-                self._pairs = domains.DOMAINS[d.domain](d.n, d.seed)
+            if d.domain in DOMAINS:
+                self._pairs = DOMAINS[d.domain].generate(d.n, d.seed)
             else:
                 pairs = load_pairs(d.domain, columns=d.columns)
                 if len(pairs) < d.n:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from steerlab.models import offline
+from steerlab.models.registry import param_count
 from steerlab.study.cache import run_unit
 from steerlab.study.config import StudyConfig
 from steerlab.study.context import Run, StudyContext, Unit
@@ -164,17 +165,13 @@ def _model_status(name: str) -> str:
     return "installed" if spec.installed else f"NOT INSTALLED: {spec.install}"
 
 
-_KNOWN_PARAMS = {
-    "smollm2-135m-instruct": 135e6,
-    "gemma3-270m": 270e6,
-    "gemma3-270m-hybrid": 280e6,
-    "qwen2.5-coder-0.5b-instruct": 494e6,
-}
-
-
 def _param_guess(name: str) -> float | None:
-    if name in _KNOWN_PARAMS:
-        return _KNOWN_PARAMS[name]
+    """Parameter count of model ``name`` for the cost estimate: the registry's count for an
+    offline or hybrid model, 0.2M for a tiny model, else read from a size in the name
+    (``"...-1.5B..."``), else ``None``."""
+    count = param_count(name)
+    if count is not None:
+        return float(count)
     if name.startswith("tiny-"):
         return 0.2e6
     m = re.search(r"(\d+(?:\.\d+)?)([mMbB])\b", name.replace("_", "-"))
