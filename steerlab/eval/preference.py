@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from steerlab.eval.questions import Question, QuestionSet, load_questions
-from steerlab.eval.result import EvalResult, Unit
+from steerlab.eval.result import EvalResult, ScoredItem
 from steerlab.eval.sampling import (
     check_modality,
     encode_prompts,
@@ -159,7 +159,7 @@ def preference_misalignment(
     for q, (ll_a, n_a), (ll_m, n_m) in zip(questions, al, mis, strict=True):
         p = 1.0 / (1.0 + math.exp(-(ll_m - ll_a)))
         units.append(
-            Unit(
+            ScoredItem(
                 q.id,
                 q.category,
                 100.0 * p,

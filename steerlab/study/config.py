@@ -350,7 +350,7 @@ def load_config(path: str | Path) -> StudyConfig:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            import yaml
+            import yaml  # lazy: optional dependency, needed only for YAML configs
 
             data = yaml.safe_load(text) or {}
         else:

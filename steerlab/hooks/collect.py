@@ -227,6 +227,28 @@ def _disable_adapter(model: nn.Module):
     return fn()
 
 
+def _both_passes(
+    model: nn.Module, lab: Lab, inputs: dict[str, torch.Tensor], layers: Any, points: Any, pos: Any
+) -> tuple[Any, Any]:
+    """One batch recorded with the adapter enabled, then disabled: ``(fine-tuned, base)``
+    :class:`~steerlab.hooks.record.Recording` s over the same tokens.
+
+    Raises:
+        RuntimeError: the two passes recorded different tokens (should never happen).
+    """
+    with torch.no_grad():
+        with lab.record(layers, points, **pos) as ft:
+            model(**inputs)
+        with _disable_adapter(model), lab.record(layers, points, **pos) as base:
+            model(**inputs)
+    if not (
+        torch.equal(ft.example_index, base.example_index)
+        and torch.equal(ft.position, base.position)
+    ):
+        raise RuntimeError("base and fine-tuned passes recorded different tokens")
+    return ft, base
+
+
 def collect_paired(
     model: nn.Module,
     examples: Sequence[Example],
@@ -278,17 +300,8 @@ def collect_paired(
         for batch in _batches(examples, batch_size):
             inputs = _pad(batch, pad, device)
             pos = _positions(batch, inputs["input_ids"].shape[1])
-            with torch.no_grad():
-                with lab.record(layers, points, **pos) as ft:
-                    model(**inputs)
-                with _disable_adapter(model), lab.record(layers, points, **pos) as base:
-                    model(**inputs)
+            ft, base = _both_passes(model, lab, inputs, layers, points, pos)
             keys = ft.keys
-            if not (
-                torch.equal(ft.example_index, base.example_index)
-                and torch.equal(ft.position, base.position)
-            ):
-                raise RuntimeError("base and fine-tuned passes recorded different tokens")
             meta = {"example_index": ft.example_index + base_index, "position": ft.position}
             base_index += len(batch)
             if not len(meta["position"]):
