@@ -18,6 +18,7 @@ from steerlab.hooks.collect import (
     record_examples,
     response_means,
 )
+from steerlab.hooks.early_stop import StoppedEarly
 from steerlab.hooks.lab import Lab, attach
 from steerlab.hooks.layers import HOOK_POINTS, ArchitectureError, ModelLayout, find_layout
 from steerlab.hooks.names import HookName
@@ -36,6 +37,7 @@ __all__ = [
     "ModelLayout",
     "PairedStores",
     "Recording",
+    "StoppedEarly",
     "attach",
     "collect_contrast",
     "collect_labelled",

@@ -183,6 +183,7 @@ def record_examples(
                 lab.record(
                     layers, points, **_positions(batch, inputs["input_ids"].shape[1])
                 ) as rec,
+                lab.stop_early(),
             ):
                 model(**inputs)
             keys = rec.keys
@@ -237,9 +238,9 @@ def _both_passes(
         RuntimeError: the two passes recorded different tokens (should never happen).
     """
     with torch.no_grad():
-        with lab.record(layers, points, **pos) as ft:
+        with lab.record(layers, points, **pos) as ft, lab.stop_early():
             model(**inputs)
-        with _disable_adapter(model), lab.record(layers, points, **pos) as base:
+        with _disable_adapter(model), lab.record(layers, points, **pos) as base, lab.stop_early():
             model(**inputs)
     if not (
         torch.equal(ft.example_index, base.example_index)
@@ -472,6 +473,7 @@ def response_means(
         with (
             torch.no_grad(),
             lab.record([layer], point, **_positions(batch, inputs["input_ids"].shape[1])) as rec,
+            lab.stop_early(),
         ):
             model(**inputs)
         acts = rec.activations[(rec.keys[0])].float()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from steerlab.hooks.early_stop import stop_early
 from steerlab.hooks.interventions import Ablate, Steer
 from steerlab.hooks.layers import HOOK_POINTS, HookSite, ModelLayout, find_layout
 from steerlab.hooks.names import HookName, check_point
@@ -516,6 +517,21 @@ class Lab:
                 items.append((layer, pt, Ablate(q, means.get(layer), positions)))
         with self._install(items, needs_ctx=positions != "all"):
             yield
+
+    def stop_early(self) -> contextlib.AbstractContextManager[None]:
+        """Inside this block, every forward stops after the last block that an active hook
+        of this lab needs and returns :class:`~steerlab.hooks.early_stop.StoppedEarly`
+        instead of logits; the head never runs. Recorded activations equal the full
+        forward's bit for bit. See :mod:`steerlab.hooks.early_stop`.
+
+        Example:
+            >>> with lab.record(layers=[3]) as rec, lab.stop_early():
+            ...     model(**batch)  # blocks 0-3 only
+
+        Raises (from the forward): RuntimeError inside ``generate()``; ValueError with
+        ``past_key_values``.
+        """
+        return stop_early(self)
 
     def _means(self, mean, stored, bases) -> dict[int, torch.Tensor]:
         if mean is None or mean is False:
