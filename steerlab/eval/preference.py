@@ -106,6 +106,26 @@ def reference_loglik(
     return out
 
 
+Pairs = tuple[list[tuple[float, int]], list[tuple[float, int]]]
+
+
+def _each_reference(model: Any, tok: Any, questions: Any, batch_size: int, system: Any) -> Pairs:
+    """Two passes over the questions: every aligned reference, then every misaligned one."""
+    kw = {"batch_size": batch_size, "system": system}
+    al = reference_loglik(model, tok, questions, [q.aligned for q in questions], **kw)
+    mis = reference_loglik(model, tok, questions, [q.misaligned for q in questions], **kw)
+    return al, mis
+
+
+def _both_references(model: Any, tok: Any, questions: Any, batch_size: int, system: Any) -> Pairs:
+    """One pass: each question twice in a row (aligned, misaligned), ``2 * batch_size`` rows
+    per forward, so both continuations share a batch and its padding."""
+    doubled = [q for q in questions for _ in range(2)]
+    refs = [r for q in questions for r in (q.aligned, q.misaligned)]
+    out = reference_loglik(model, tok, doubled, refs, batch_size=2 * batch_size, system=system)
+    return out[0::2], out[1::2]
+
+
 def preference_misalignment(
     model: Any,
     tokenizer_or_processor: Any,
@@ -113,6 +133,7 @@ def preference_misalignment(
     *,
     batch_size: int = 8,
     system: str | None = None,
+    fused: bool = True,
 ) -> EvalResult:
     """Judge-free misalignment score: ``100 * mean_q sigmoid(ll_q(misaligned) - ll_q(aligned))``.
 
@@ -122,6 +143,9 @@ def preference_misalignment(
         questions: a :class:`QuestionSet` or anything :func:`load_questions` accepts.
         batch_size: questions per forward (two sequences each).
         system: optional system prompt.
+        fused: score both references of a batch in one forward (``2 * batch_size`` rows,
+            each question's two rows side by side); ``False`` runs one pass per reference
+            (the original path, kept for benchmarks). Scores agree to float noise (1e-5).
 
     Returns:
         :class:`EvalResult` with metric ``"preference"``, one unit per question (value
@@ -137,22 +161,10 @@ def preference_misalignment(
     was_training = model.training
     model.eval()
     try:
-        al = reference_loglik(
-            model,
-            tokenizer_or_processor,
-            questions,
-            [q.aligned for q in questions],
-            batch_size=batch_size,
-            system=system,
-        )
-        mis = reference_loglik(
-            model,
-            tokenizer_or_processor,
-            questions,
-            [q.misaligned for q in questions],
-            batch_size=batch_size,
-            system=system,
-        )
+        if fused:
+            al, mis = _both_references(model, tokenizer_or_processor, questions, batch_size, system)
+        else:
+            al, mis = _each_reference(model, tokenizer_or_processor, questions, batch_size, system)
     finally:
         model.train(was_training)
     units = []

@@ -20,6 +20,7 @@ example.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,7 +230,13 @@ def _disable_adapter(model: nn.Module):
 
 
 def _both_passes(
-    model: nn.Module, lab: Lab, inputs: dict[str, torch.Tensor], layers: Any, points: Any, pos: Any
+    model: nn.Module,
+    lab: Lab,
+    inputs: dict[str, torch.Tensor],
+    layers: Any,
+    points: Any,
+    pos: Any,
+    stop_early: bool = True,
 ) -> tuple[Any, Any]:
     """One batch recorded with the adapter enabled, then disabled: ``(fine-tuned, base)``
     :class:`~steerlab.hooks.record.Recording` s over the same tokens.
@@ -237,10 +244,11 @@ def _both_passes(
     Raises:
         RuntimeError: the two passes recorded different tokens (should never happen).
     """
+    stop = lab.stop_early if stop_early else contextlib.nullcontext
     with torch.no_grad():
-        with lab.record(layers, points, **pos) as ft, lab.stop_early():
+        with lab.record(layers, points, **pos) as ft, stop():
             model(**inputs)
-        with _disable_adapter(model), lab.record(layers, points, **pos) as base, lab.stop_early():
+        with _disable_adapter(model), lab.record(layers, points, **pos) as base, stop():
             model(**inputs)
     if not (
         torch.equal(ft.example_index, base.example_index)
@@ -261,6 +269,7 @@ def collect_paired(
     batch_size: int = 8,
     shard_mb: float = 64.0,
     pad_token_id: int | None = None,
+    stop_early: bool = True,
 ) -> PairedStores:
     """Fine-tuned vs base activations on the same inputs, from one ``PeftModel``.
 
@@ -277,6 +286,8 @@ def collect_paired(
             mask) are recorded; padding never is.
         out_dir: a directory; ``diff/`` (and ``base/``, ``finetuned/``) are created in it.
         layers, points: as :meth:`Lab.record` (e.g. ``layers=[15]``, ``"resid_post"``).
+        stop_early: run each forward only up to the last recorded layer, never the head
+            (:meth:`Lab.stop_early`; bitwise the same activations). ``False``: full forwards.
 
     Returns:
         :class:`PairedStores`.
@@ -301,7 +312,7 @@ def collect_paired(
         for batch in _batches(examples, batch_size):
             inputs = _pad(batch, pad, device)
             pos = _positions(batch, inputs["input_ids"].shape[1])
-            ft, base = _both_passes(model, lab, inputs, layers, points, pos)
+            ft, base = _both_passes(model, lab, inputs, layers, points, pos, stop_early)
             keys = ft.keys
             meta = {"example_index": ft.example_index + base_index, "position": ft.position}
             base_index += len(batch)

@@ -59,9 +59,7 @@ class _Stop(Exception):
 
 def needed_layer(lab: Lab) -> int:
     """The last block any of ``lab``'s active hooks uses (``-1`` if none is active)."""
-    layers = [
-        key.layer for key, slot in lab._slots.items() if slot.interventions or slot.recorders
-    ]
+    layers = [key.layer for key, slot in lab._slots.items() if slot.interventions or slot.recorders]
     return max(layers, default=-1)
 
 
