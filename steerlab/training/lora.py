@@ -12,7 +12,9 @@ head dominates the step. The loss is the same as the naive full-logit loss (test
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,6 +32,41 @@ from steerlab.files import atomic_path, current_umask, text_digest
 from steerlab.text import IGNORE, Encoded, collate, encode, is_processor, pad_token_id
 from steerlab.training.progress import LossBar
 
+AUTOCAST_MODES = ("off", "bf16")
+log = logging.getLogger(__name__)
+
+
+def bf16_supported(device: torch.device | str = "cpu") -> bool:
+    """Whether bf16 matmuls are native here: CUDA's own check, or on CPU the
+    ``avx512_bf16`` / ``amx_bf16`` flags of ``/proc/cpuinfo`` (False where it is unreadable)."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_context(mode: str, device: torch.device | str = "cpu") -> Any:
+    """``torch.autocast`` for ``mode="bf16"`` where supported, else a no-op context (with
+    one log line when bf16 was asked for but is not native).
+
+    Raises:
+        ValueError: an unknown mode.
+    """
+    if mode not in AUTOCAST_MODES:
+        raise ValueError(f"autocast must be one of {AUTOCAST_MODES}, got {mode!r}")
+    device_type = torch.device(device).type
+    if mode == "off":
+        return contextlib.nullcontext()
+    if not bf16_supported(device):
+        log.warning(
+            "autocast='bf16' asked for, but %s has no native bf16: training in fp32", device
+        )
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=torch.bfloat16)
+
 
 @dataclass
 class LoraTrainConfig:
@@ -46,6 +83,10 @@ class LoraTrainConfig:
         max_length: tokens per example after the chat template.
         seed: seed for LoRA init, data order and dropout.
         response_only_head: apply the LM head only where the loss needs it.
+        autocast: ``"off"`` (fp32, the default) or ``"bf16"``: forward and loss under
+            ``torch.autocast(dtype=torch.bfloat16)`` (weights and optimizer stay fp32). On a
+            CPU without AVX-512 BF16 / AMX it falls back to fp32 with one log line
+            (:func:`bf16_supported`).
     """
 
     rank: int = 8
@@ -62,8 +103,11 @@ class LoraTrainConfig:
     max_length: int = 512
     seed: int = 0
     response_only_head: bool = True
+    autocast: str = "off"
 
     def __post_init__(self) -> None:
+        if self.autocast not in AUTOCAST_MODES:
+            raise ValueError(f"autocast must be one of {AUTOCAST_MODES}, got {self.autocast!r}")
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank <= 0:
             raise ValueError(f"rank must be a positive int, got {self.rank!r}")
         if self.alpha is not None and self.alpha <= 0:
@@ -303,9 +347,6 @@ def train_lora(
         FileExistsError: ``out_dir`` exists.
         FileNotFoundError: ``adapter`` holds no peft adapter.
     """
-    from transformers import Trainer, TrainingArguments
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} already exists; pick a new directory")
@@ -315,29 +356,45 @@ def train_lora(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     encoded = encode_all(tokenizer, records, config.max_length)
     pad_id = pad_token_id(tokenizer, eos_fallback=False)  # no pad token: 0, not EOS
-    if adapter is not None:
-        from peft import PeftModel
-
-        if not (Path(adapter) / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"no peft adapter (adapter_config.json) in {adapter}")
-        torch.manual_seed(config.seed)
-        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-    else:
-        peft_model = make_peft_model(model, config)
+    peft_model = _peft_model(model, config, adapter)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    loss_fn = response_only_loss if config.response_only_head else full_logit_loss
+    try:
+        trainer = _trainer(peft_model, config, tmp, encoded, pad_id)
+        if progress:
+            trainer.add_callback(LossBar(desc=f"LoRA r={config.rank}", leave=progress_leave))
+        start = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - start
+        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        manifest = _manifest(config, records, losses, trainer.state.global_step, wall, model)
+        manifest["continued_from"] = str(adapter) if adapter is not None else None
+        manifest["world_size"] = trainer.args.world_size
+        manifest.update(extra_manifest or {})
+        manifest = _save(trainer, peft_model, config, adapter, tmp, out_dir, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TrainResult(out_dir, losses, trainer.state.global_step, wall, manifest)
 
-    class _Trainer(Trainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            # Under FSDP the head's weight is sharded outside the model's forward, so the
-            # response-only head cannot call it; use the model's own (full-logit) loss.
-            loss = (
-                full_logit_loss(model, inputs) if self.is_fsdp_enabled else loss_fn(model, inputs)
-            )
-            return (loss, None) if return_outputs else loss
+
+def _peft_model(model: nn.Module, config: LoraTrainConfig, adapter: Any) -> nn.Module:
+    """A fresh LoRA on ``model``, or the saved ``adapter`` made trainable again."""
+    if adapter is None:
+        return make_peft_model(model, config)
+    from peft import PeftModel  # lazy: peft is heavy and only needed to continue an adapter
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"no peft adapter (adapter_config.json) in {adapter}")
+    torch.manual_seed(config.seed)
+    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+
+
+def _training_args(config: LoraTrainConfig, tmp: Path) -> Any:
+    from transformers import TrainingArguments  # lazy: transformers' Trainer is slow to import
 
     cpu_ddp = _cpu_distributed()
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(tmp / "trainer"),
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
@@ -358,47 +415,66 @@ def train_lora(
         use_cpu=cpu_ddp,
         ddp_backend="gloo" if cpu_ddp else None,
     )
+
+
+def _trainer(
+    peft_model: nn.Module, config: LoraTrainConfig, tmp: Path, encoded: list, pad_id: int
+) -> Any:
+    """The ``Trainer`` with steerlab's loss (response-only head, optional bf16 autocast)."""
+    from transformers import Trainer  # lazy: transformers' Trainer is slow to import
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback  # lazy: same
+
+    loss_fn = response_only_loss if config.response_only_head else full_logit_loss
+
+    class _Trainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # Under FSDP the head's weight is sharded outside the model's forward, so the
+            # response-only head cannot call it; use the model's own (full-logit) loss.
+            fn = full_logit_loss if self.is_fsdp_enabled else loss_fn
+            with autocast_context(config.autocast, self.args.device):
+                loss = fn(model, inputs)
+            return (loss, None) if return_outputs else loss
+
     trainer = _Trainer(
         model=peft_model,
-        args=args,
+        args=_training_args(config, tmp),
         train_dataset=_Examples(encoded),
         data_collator=lambda batch: collate(batch, pad_id),
     )
     for callback in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(callback)
-    if progress:
-        trainer.add_callback(LossBar(desc=f"LoRA r={config.rank}", leave=progress_leave))
-    start = time.perf_counter()
-    try:
-        trainer.train()
-        wall = time.perf_counter() - start
-        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-        shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        # FSDP shards the weights: every process must take part in gathering them.
-        state = None
-        if trainer.is_fsdp_enabled:
-            state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
-        if trainer.is_world_process_zero():
-            # "all-linear" never adapts embeddings; skip peft's Hub lookup for a resized vocab.
-            embed = False if config.target_modules == "all-linear" and adapter is None else "auto"
-            peft_model.save_pretrained(str(tmp), state_dict=state, save_embedding_layers=embed)
-            manifest = _manifest(config, records, losses, trainer.state.global_step, wall, model)
-            manifest["continued_from"] = str(adapter) if adapter is not None else None
-            manifest["world_size"] = args.world_size
-            manifest.update(extra_manifest or {})
-            with atomic_path(tmp / "manifest.json") as t:
-                t.write_text(json.dumps(manifest, indent=2))
-            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; honour the umask
-            os.replace(tmp, out_dir)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-        trainer.accelerator.wait_for_everyone()  # out_dir exists for every process after this
-        if not trainer.is_world_process_zero():
-            manifest = json.loads((out_dir / "manifest.json").read_text())
-    except BaseException:
+    return trainer
+
+
+def _save(
+    trainer: Any,
+    peft_model: nn.Module,
+    config: LoraTrainConfig,
+    adapter: Any,
+    tmp: Path,
+    out_dir: Path,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
+    """Process 0 writes the adapter and manifest into ``tmp`` and renames it to ``out_dir``;
+    every process returns the manifest once ``out_dir`` exists."""
+    # FSDP shards the weights: every process must take part in gathering them.
+    state = None
+    if trainer.is_fsdp_enabled:
+        state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+    if trainer.is_world_process_zero():
+        # "all-linear" never adapts embeddings; skip peft's Hub lookup for a resized vocab.
+        embed = False if config.target_modules == "all-linear" and adapter is None else "auto"
+        peft_model.save_pretrained(str(tmp), state_dict=state, save_embedding_layers=embed)
+        with atomic_path(tmp / "manifest.json") as t:
+            t.write_text(json.dumps(manifest, indent=2))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; honour the umask
+        os.replace(tmp, out_dir)
+    else:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return TrainResult(out_dir, losses, trainer.state.global_step, wall, manifest)
+    trainer.accelerator.wait_for_everyone()  # out_dir exists for every process after this
+    if not trainer.is_world_process_zero():
+        manifest = json.loads((out_dir / "manifest.json").read_text())
+    return manifest
 
 
 def _manifest(config, records, losses, steps, wall, model) -> dict[str, Any]:
