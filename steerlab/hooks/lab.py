@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from steerlab.hooks import selfcheck
 from steerlab.hooks.interventions import Ablate, Steer
 from steerlab.hooks.layers import HOOK_POINTS, HookSite, ModelLayout, find_layout
 from steerlab.hooks.positions import PositionSpec, SequenceTracker, check_positions
@@ -174,6 +175,8 @@ class Lab:
         if slot.site.mode == "output":
 
             def hook(module: nn.Module, args: Any, output: Any) -> Any:
+                if selfcheck.running():
+                    return None
                 h = _first(output)
                 new = slot.run(h, lab._tracker.current)
                 return None if new is h else _replace_first(output, new)
@@ -181,6 +184,8 @@ class Lab:
             return slot.site.module.register_forward_hook(hook)
 
         def pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+            if selfcheck.running():
+                return None
             if args:
                 new = slot.run(args[0], lab._tracker.current)
                 return None if new is args[0] else ((new, *args[1:]), kwargs)
@@ -205,9 +210,12 @@ class Lab:
             root = self.layout.root
 
             def pre(module: nn.Module, args: tuple, kwargs: dict) -> None:
-                tracker.begin(args, kwargs)
+                if not selfcheck.running():
+                    tracker.begin(args, kwargs)
 
             def post(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+                if selfcheck.running():
+                    return
                 for rec in self._recordings:
                     rec.commit(output is not None)
                 tracker.end(output)
