@@ -48,6 +48,41 @@ def _replace_first(output: Any, h: torch.Tensor) -> Any:
     return type(output)((h, *output[1:])) if isinstance(output, tuple) else [h, *output[1:]]
 
 
+class _Context:
+    """What ``lab.record`` / ``lab.steer`` / ``lab.ablate`` return: a ``with``-block object
+    that can be entered again after it exits (each entry installs its hooks afresh; a
+    ``record`` yields a new :class:`Recording` each time)."""
+
+    def __init__(self, name: str, open_: Callable[[], contextlib.AbstractContextManager]) -> None:
+        self._name, self._open, self._active = name, open_, None
+
+    def __enter__(self) -> Any:
+        if self._active is not None:
+            raise RuntimeError(
+                f"this lab.{self._name}(...) block is already open; it can be entered again "
+                f"after it exits, or call lab.{self._name}(...) again for a second one"
+            )
+        cm = self._open()
+        value = cm.__enter__()
+        self._active = cm
+        return value
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        cm, self._active = self._active, None
+        return cm.__exit__(*exc)
+
+
+def _reusable(fn: Callable[..., Iterator[Any]]) -> Callable[..., _Context]:
+    """Like ``contextlib.contextmanager``, but the returned object can be re-entered."""
+    make = contextlib.contextmanager(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _Context:
+        return _Context(fn.__name__, lambda: make(*args, **kwargs))
+
+    return wrapper
+
+
 @dataclass(eq=False)
 class _Slot:
     """Everything hooked at one hook point: interventions run first (in the order their
@@ -322,7 +357,7 @@ class Lab:
                     self._release(slot)
 
     # -- public API -------------------------------------------------------------------
-    @contextlib.contextmanager
+    @_reusable
     def record(
         self,
         layers: LayerSpec = "all",
@@ -413,7 +448,7 @@ class Lab:
                     self._release(slot)
                 rec.close(ok)
 
-    @contextlib.contextmanager
+    @_reusable
     def steer(
         self,
         vector: SteeringVector,
@@ -465,7 +500,7 @@ class Lab:
         with self._install(items, needs_ctx=positions != "all"):
             yield
 
-    @contextlib.contextmanager
+    @_reusable
     def ablate(
         self,
         subspace_or_vector: Subspace | SteeringVector,

@@ -203,13 +203,13 @@ class ModelLayout:
             ArchitectureError: the self-check found that editing the output projections (and
                 embeddings) is not the same as ablating the sub-layers on this architecture.
         """
-        self.site(layer, point)
         reason = self.verdict().orthogonalize
         if reason is not None:
             raise ArchitectureError(
                 f"weight orthogonalization is not available for {self.architecture} "
                 f"({self.family}): {reason}"
             )
+        self.site(layer, point)
         return self.writer_path(layer, point)
 
     def writer_path(self, layer: int, point: str) -> tuple[nn.Module, nn.Module | None]:
@@ -233,7 +233,6 @@ class ModelLayout:
             f"looked for {_OUT_PROJ_NAMES}, found {sorted(sub)}"
         )
 
-
     def embeddings(self) -> list[tuple[str, nn.Module]]:
         """Modules outside the blocks that write the first block's input (width ``d_model``):
         token and learned position embeddings, or a projection such as OPT's
@@ -248,9 +247,9 @@ class ModelLayout:
             if id(module) in blocks or isinstance(module, nn.ModuleList):
                 continue
             base = getattr(module, "base_layer", module)
-            if isinstance(base, nn.Embedding) and base.embedding_dim == self.d_model:
-                found.append((name, module))
-            elif isinstance(module, nn.Linear) and module.out_features == self.d_model:
+            embedding = isinstance(base, nn.Embedding) and base.embedding_dim == self.d_model
+            projection = isinstance(module, nn.Linear) and module.out_features == self.d_model
+            if embedding or projection:
                 found.append((name, module))
             else:
                 stack.extend((f"{name}.{n}", m) for n, m in module.named_children())

@@ -28,7 +28,6 @@ from torch import nn
 from steerlab.hooks.layers import find_layout
 from steerlab.vectors import SteeringVector, Subspace, _orthonormal
 
-
 _POINTS = ("attn_out", "mlp_out")
 
 

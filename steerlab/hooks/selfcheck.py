@@ -132,7 +132,7 @@ def _check(layout: ModelLayout) -> Verdict:
     try:
         _watch(layout, probe, sites)
         outputs = _run(layout)
-    except Exception as exc:  # noqa: BLE001 - any failure refuses, with its reason
+    except Exception as exc:
         return _refuse_all(f"the self-check forward pass failed ({type(exc).__name__}: {exc})")
     finally:
         probe.remove()
@@ -145,8 +145,9 @@ def _check(layout: ModelLayout) -> Verdict:
         result.refused = dict.fromkeys(SUBLAYER_POINTS, reason)
         result.orthogonalize = f"attn_out and mlp_out are refused: {reason}"
         return result
-    result.post_norm = any(layout.writer_path(0, p)[1] is not None for p in SUBLAYER_POINTS)
     result.orthogonalize = _writer_reason(layout, probe)
+    if result.orthogonalize is None:
+        result.post_norm = any(layout.writer_path(0, p)[1] is not None for p in SUBLAYER_POINTS)
     return result
 
 
@@ -175,14 +176,14 @@ def _watch(layout: ModelLayout, probe: _Probe, sites: dict) -> None:
         for point in SUBLAYER_POINTS:
             try:
                 site = layout.raw_site(i, point)
-            except Exception as exc:  # noqa: BLE001 - ArchitectureError: no such sub-layer
+            except Exception as exc:
                 sites[(i, point)] = str(exc)
                 continue
             sites[(i, point)] = None
             probe.watch_output(f"{point}:{i}", site.module)
             try:
                 linear, norm = layout.writer_path(i, point)
-            except Exception:  # noqa: BLE001 - no output projection: orthogonalize refused
+            except Exception:
                 continue
             probe.watch_output(f"writer:{point}:{i}", linear)
             if norm is not None:
@@ -271,9 +272,9 @@ def _blocks_reason(layout: ModelLayout, probe: _Probe, outputs: Any) -> str | No
     received.append(first_tensor(outputs) if not hasattr(outputs, "keys") else None)
     received.append(getattr(outputs, "last_hidden_state", None))  # a model without a head
     for t in received:
-        if isinstance(t, torch.Tensor) and t.shape == last.shape:
-            if t is last or _close(t, last, last.dtype)[0]:
-                return None
+        same = isinstance(t, torch.Tensor) and t.shape == last.shape
+        if same and (t is last or _close(t, last, last.dtype)[0]):
+            return None
     return (
         f"the last block's output never reaches a module after {layout.blocks_path!r} (the "
         "final norm or the output head): the block list does not carry the residual stream "
@@ -319,8 +320,8 @@ def _writer_reason(layout: ModelLayout, probe: _Probe) -> str | None:
     for i in range(layout.num_layers):
         for point in SUBLAYER_POINTS:
             try:
-                linear, norm = layout.writer_path(i, point)
-            except Exception as exc:  # noqa: BLE001 - ArchitectureError with its reason
+                _, norm = layout.writer_path(i, point)
+            except Exception as exc:
                 return str(exc)
             written = probe.outputs.get(f"writer:{point}:{i}", [])
             out = _flat(probe.outputs[f"{point}:{i}"][0])
@@ -339,9 +340,7 @@ def _writer_reason(layout: ModelLayout, probe: _Probe) -> str | None:
 
 def _embedding_reason(layout: ModelLayout, probe: _Probe) -> str | None:
     first = probe.inputs["pre:0"][0].double().reshape(-1)
-    parts = [
-        _flat(t[0]) for name, t in probe.outputs.items() if name.startswith("embed:") and t
-    ]
+    parts = [_flat(t[0]) for name, t in probe.outputs.items() if name.startswith("embed:") and t]
     parts = [p.double().reshape(-1) for p in parts if p is not None and p.numel() == first.numel()]
     if not parts:
         return "no embedding of width d_model writes the first block's input"

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -36,6 +37,12 @@ from steerlab.training.tokenize import (
     encode,
     is_processor,
     text_tokenizer,
+)
+
+# peft reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a model,
+# which prints a FutureWarning that the user can do nothing about.
+warnings.filterwarnings(
+    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
 )
 
 
@@ -358,6 +365,7 @@ def train_lora(
         report_to=[],
         remove_unused_columns=False,
         disable_tqdm=True,  # our own bar (LossBar) replaces the Trainer's line-per-step logs
+        dataloader_pin_memory=torch.cuda.is_available(),  # else torch warns on every epoch
         lr_scheduler_type="linear",
         warmup_steps=0,
         weight_decay=0.0,

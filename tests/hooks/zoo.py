@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, CONFIG_MAPPING, logging as hf_logging
+from transformers import CONFIG_MAPPING, AutoModelForCausalLM
+from transformers import logging as hf_logging
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 EXPECTED = Path(__file__).with_name("zoo_expected.json")
@@ -138,9 +139,14 @@ def _per_layer(config) -> dict[str, Any]:
             out[name] = value[:LAYERS]
         elif isinstance(value, dict) and value and all(str(k).isdigit() for k in value):
             out[name] = {k: v for k, v in value.items() if int(k) < LAYERS}
-        elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
-            if max(value) >= LAYERS and name.endswith(("layers", "layer_ids", "indices")):
-                out[name] = [v for v in value if v < LAYERS]
+        elif (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, int) for v in value)
+            and max(value) >= LAYERS
+            and name.endswith(("layers", "layer_ids", "indices"))
+        ):
+            out[name] = [v for v in value if v < LAYERS]
     return out
 
 
@@ -159,7 +165,7 @@ def _kwargs(config_cls, model_type: str) -> dict[str, Any]:
 
 def _sub_configs(default) -> dict[str, Any]:
     out = {}
-    for name, sub in (getattr(default, "sub_configs", None) or {}).items():
+    for name in getattr(default, "sub_configs", None) or {}:
         value = getattr(default, name, None)
         if value is None or not hasattr(value, "to_dict"):
             continue
@@ -194,7 +200,7 @@ def build(model_type: str, seed: int = 0) -> Built:
             return Built(model_type, None, f"not tiny: {n / 1e6:.0f}M parameters")
         model.eval()
         return Built(model_type, model, None)
-    except Exception as exc:  # noqa: BLE001 - every failure is reported with its type
+    except Exception as exc:
         return Built(model_type, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
 
 
@@ -215,12 +221,336 @@ def model_types() -> list[str]:
     return sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build-only", action="store_true")
-    parser.add_argument("types", nargs="*")
-    args = parser.parse_args()
-    for mt in args.types or model_types():
+# -- the checks ------------------------------------------------------------------------------
+STATUSES = ("passes", "partial", "refused", "not buildable", "silently wrong", "crashed")
+
+
+@dataclass
+class Outcome:
+    """What the zoo found for one model type.
+
+    ``status``: ``passes`` (every point offered and every check holds), ``partial`` (some
+    points refused with a reason, every offered point passes), ``refused`` (attach or every
+    point refused with a clear :class:`ArchitectureError`), ``not buildable`` (the tiny model
+    cannot be built or run offline), ``silently wrong`` or ``crashed`` (bugs: must not occur).
+    """
+
+    model_type: str
+    status: str
+    offered: tuple[str, ...] = ()
+    orthogonalize: bool = False
+    reason: str = ""
+    architecture: str = ""
+    notes: tuple[str, ...] = ()
+
+    def expected(self) -> dict[str, Any]:
+        return {"status": self.status, "offered": list(self.offered), "orth": self.orthogonalize}
+
+
+class Wrong(AssertionError):
+    """A check failed on an offered point: steerlab would be silently wrong."""
+
+
+def _ids(batch: int = 2, seq: int = 6, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(3, VOCAB - 8, (batch, seq), generator=g)
+
+
+def _logits(model, ids: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(input_ids=ids).logits.float()
+
+
+def _generate(model, ids: torch.Tensor, cache: bool) -> torch.Tensor:
+    with torch.no_grad(), _quiet():
+        return model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=4,
+            do_sample=False,
+            use_cache=cache,
+            pad_token_id=0,
+        )
+
+
+def _direction(d: int, seed: int = 3) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(d, generator=g)
+    return v / v.norm()
+
+
+def check(model_type: str) -> Outcome:
+    """Build ``model_type`` tiny and run every check; never raises."""
+    import steerlab  # lazy: keeps `python -m tests.hooks.zoo --build-only` light
+
+    built = build(model_type)
+    if built.model is None:
+        return Outcome(model_type, "not buildable", reason=built.error or "")
+    model = built.model
+    arch = type(model).__name__
+    ids = _ids()
+    try:
+        with _quiet():
+            plain = _logits(model, ids)
+    except Exception as exc:
+        return Outcome(model_type, "not buildable", reason=f"forward fails: {_err(exc)}")
+    try:
+        lab = steerlab.attach(model)
+        offered = lab.hook_points
+    except steerlab.ArchitectureError as exc:
+        return Outcome(model_type, "refused", reason=_err(exc), architecture=arch)
+    except Exception as exc:
+        return Outcome(model_type, "crashed", reason=f"attach: {_err(exc)}", architecture=arch)
+    verdict = lab.layout.verdict()
+    if not offered:
+        reason = verdict.refused.get("resid_post", "")
+        return Outcome(model_type, "refused", reason=reason, architecture=arch)
+    refused = {p: r for p, r in verdict.refused.items() if p not in offered}
+    out = Outcome(
+        model_type,
+        "passes" if not refused else "partial",
+        offered=offered,
+        orthogonalize=verdict.orthogonalize is None,
+        reason="; ".join(sorted(set(refused.values()))),
+        architecture=arch,
+    )
+    try:
+        notes = _run_checks(model, lab, ids, plain, verdict)
+        out.notes = tuple(notes)
+    except Wrong as exc:
+        out.status, out.reason = "silently wrong", str(exc)
+    except Exception as exc:
+        out.status, out.reason = "crashed", _err(exc)
+    return out
+
+
+def _err(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise Wrong(what)
+
+
+def _run_checks(model, lab, ids, plain, verdict) -> list[str]:
+    import steerlab  # lazy: see check()
+
+    notes: list[str] = []
+    n, d = lab.num_layers, lab.d_model
+    offered = lab.hook_points
+    with torch.no_grad(), lab.record(layers="all", points=offered) as rec:
+        out = model(input_ids=ids, output_hidden_states=True)
+    n_tok = ids.numel()
+    for key in rec.keys:
+        _require(rec.activations[key].shape == (n_tok, d), f"record {key}: wrong token count")
+    for layer in range(n):
+        act = {p: rec.activations[(layer, p)].double() for p in offered}
+        if "attn_out" in act and "mlp_out" in act:
+            diff = act["resid_post"] - act["resid_pre"] - act["attn_out"] - act["mlp_out"]
+            scale = act["resid_post"].abs().max() + act["resid_pre"].abs().max()
+            _require(float(diff.abs().max()) <= 1e-4 * float(scale), f"identity, layer {layer}")
+    hidden = getattr(out, "hidden_states", None)
+    if isinstance(hidden, (tuple, list)) and len(hidden) == n + 1:
+        for layer in range(n - 1):  # the last entry is after the final norm in most models
+            h = hidden[layer + 1]
+            if h.shape[-1] == d and h.numel() == n_tok * d:
+                _require(
+                    torch.allclose(
+                        h.reshape(-1, d).float(), rec.activations[(layer, "resid_post")], atol=1e-5
+                    ),
+                    f"resid_post != output_hidden_states[{layer + 1}]",
+                )
+    else:
+        notes.append("no output_hidden_states")
+    u = _direction(d)
+    layer = min(1, n - 1)
+    for point in offered:
+        vec = steerlab.SteeringVector({layer: u})
+        with lab.steer(vec, 0.0, point=point):
+            _require(torch.equal(_logits(model, ids), plain), f"coefficient 0 changes {point}")
+        scale = 4.0 * max(float(rec.activations[(layer, "resid_post")].norm(dim=-1).mean()), 1.0)
+        with lab.steer(vec, scale, point=point):
+            moved = _logits(model, ids)
+        _require(not torch.allclose(moved, plain, atol=1e-4), f"steering {point} moves nothing")
+        with lab.ablate(vec, points=point), lab.record(layers=[layer], points=point) as abl:
+            _logits(model, ids)
+        proj = abl.activations[(layer, point)] @ u
+        _require(float(proj.abs().max()) < 1e-4, f"ablating {point} leaves its projection")
+    notes += _cache_check(model, lab, ids, u, layer, rec)
+    notes += _orthogonalize_check(model, lab, ids, u, verdict)
+    return notes
+
+
+def _cache_check(model, lab, ids, u, layer, rec) -> list[str]:
+    import steerlab  # lazy: see check()
+
+    ids = ids[:1]
+    if not torch.equal(_generate(model, ids, True), _generate(model, ids, False)):
+        return ["plain model: cached != uncached generation"]
+    scale = 4.0 * max(float(rec.activations[(layer, "resid_post")].norm(dim=-1).mean()), 1.0)
+    vec = steerlab.SteeringVector({layer: u})
+    with lab.steer(vec, scale):
+        cached, uncached = _generate(model, ids, True), _generate(model, ids, False)
+    _require(torch.equal(cached, uncached), "steered generation: cached != uncached")
+    return []
+
+
+def _orthogonalize_check(model, lab, ids, u, verdict) -> list[str]:
+    import copy  # lazy: only the zoo copies models
+
+    import steerlab  # lazy: see check()
+
+    vec = steerlab.SteeringVector({0: u})
+    clone = copy.deepcopy(model)
+    if verdict.orthogonalize is not None:
+        try:
+            steerlab.orthogonalize_weights(clone, vec)
+        except steerlab.ArchitectureError:
+            return []
+        raise Wrong("orthogonalize_weights ran although the self-check refuses it")
+    steerlab.orthogonalize_weights(clone, vec)
+    points = ("attn_out", "mlp_out")
+    olab = steerlab.attach(clone)
+    with olab.record(layers="all", points=("resid_pre", *points)) as rec:
+        edited = _logits(clone, ids)
+    for key, act in rec.activations.items():
+        if key[1] != "resid_pre" or key[0] == 0:
+            _require(float((act @ u).abs().max()) < 1e-3, f"orthogonalized model writes u at {key}")
+    if verdict.post_norm:
+        return ["orthogonalize: post-norm sub-layers (not identical to runtime ablation)"]
+    with lab.ablate(vec, layers="all", points=("resid_pre", *points)):
+        runtime = _logits(model, ids)
+    err = float((edited - runtime).abs().max()) / max(float(runtime.abs().max()), 1e-9)
+    _require(err < 1e-3, f"orthogonalize_weights != runtime ablation (relative error {err:.2g})")
+    return []
+
+
+# -- the table -------------------------------------------------------------------------------
+_LABELS = (
+    ("resid_post != resid_pre", "residual identity fails"),
+    ("lies inside the block list", "block list nested in a block"),
+    ("does not receive what block", "blocks not chained"),
+    ("never reaches a module after", "last block does not reach the final norm"),
+    ("not [batch, seq, d_model]", "stream not [batch, seq, d_model]"),
+    ("times in one forward", "module not run once per forward"),
+    ("self-check forward pass failed", "self-check forward fails"),
+    ("sub-layer found", "no attention/MLP sub-layer"),
+    ("no output projection found", "no single output projection"),
+    ("not its output projection", "sub-layer is not its output projection"),
+    ("not a multiple of the embeddings", "embeddings do not write the first block's input"),
+    ("no embedding of width d_model", "embeddings do not write the first block's input"),
+    ("attn_out and mlp_out are refused", "sub-layers refused"),
+    ("decoder", "no decoder block list found"),
+)
+
+
+def label(reason: str) -> str:
+    """A short name for a refusal reason (the table's legend)."""
+    for needle, name in _LABELS:
+        if needle in reason:
+            return name
+    return reason[:60]
+
+
+def markdown(outcomes: list[Outcome]) -> str:
+    """``docs/architectures.md``: counts, then one row per model type."""
+    import steerlab  # lazy: see check()
+
+    counts = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
+    lines = [
+        "# Supported architectures",
+        "",
+        "Generated by `python -m tests.hooks.zoo --markdown` (the zoo test, `make zoo`) from every",
+        "causal-LM model type of transformers "
+        f"{_tf_version()}, each built tiny (hidden size 64, 3 layers, random init).",
+        "A hook point is offered only where steerlab's self-check shows that it means what its",
+        "name says (`steerlab/hooks/selfcheck.py`); elsewhere it raises `ArchitectureError`",
+        "with the reason. Every offered point passes: the residual identity, `resid_post` ==",
+        "`output_hidden_states`, coefficient 0 is a no-op, steering moves the logits, ablation",
+        "zeroes the projection, cached == uncached steered generation, and",
+        "`orthogonalize_weights` == runtime ablation where it is offered.",
+        "",
+        f"steerlab {getattr(steerlab, '__version__', '')}: "
+        + ", ".join(f"{counts[s]} {s}" for s in STATUSES)
+        + f" ({len(outcomes)} model types).",
+        "",
+        "| model type | class | resid_pre/post | attn_out/mlp_out | orthogonalize | why refused |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        if o.status == "not buildable":
+            lines.append(f"| {o.model_type} | | not buildable tiny | | | {_cell(o.reason)} |")
+            continue
+        resid = "yes" if "resid_post" in o.offered else "refused"
+        sub = "yes" if "attn_out" in o.offered else "refused"
+        orth = "yes" if o.orthogonalize else "refused"
+        why = label(o.reason) if o.reason else ""
+        if o.status in ("silently wrong", "crashed"):
+            why = f"**{o.status}**: {_cell(o.reason)}"
+        lines.append(f"| {o.model_type} | {o.architecture} | {resid} | {sub} | {orth} | {why} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:120]
+
+
+def _tf_version() -> str:
+    import transformers  # lazy: only for the table's header
+
+    return transformers.__version__
+
+
+# -- command line ----------------------------------------------------------------------------
+def run_all(types: list[str]) -> list[Outcome]:
+    outcomes = []
+    for mt in types:
         t = time.perf_counter()
-        b = build(mt)
-        print(json.dumps([mt, b.error, round(time.perf_counter() - t, 2)]), flush=True)
+        o = check(mt)
+        outcomes.append(o)
+        print(
+            json.dumps(
+                [
+                    mt,
+                    o.status,
+                    list(o.offered),
+                    o.orthogonalize,
+                    o.reason[:160],
+                    round(time.perf_counter() - t, 2),
+                ]
+            ),
+            flush=True,
+        )
+    return outcomes
+
+
+def main(args: argparse.Namespace) -> None:
+    types = args.types or model_types()
+    if args.build_only:
+        for mt in types:
+            print(json.dumps([mt, build(mt).error]), flush=True)
+        return
+    start = time.perf_counter()
+    outcomes = run_all(types)
+    print(f"zoo: {len(outcomes)} model types in {time.perf_counter() - start:.0f} s")
+    if args.write_expected:
+        write_expected(outcomes)
+    if args.markdown:
+        DOCS.parent.mkdir(parents=True, exist_ok=True)
+        DOCS.write_text(markdown(outcomes))
+
+
+def write_expected(outcomes: list[Outcome]) -> None:
+    data = {o.model_type: o.expected() for o in outcomes}
+    EXPECTED.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--write-expected", action="store_true")
+    parser.add_argument("--markdown", action="store_true", help=f"write {DOCS}")
+    parser.add_argument("types", nargs="*")
+    main(parser.parse_args())
