@@ -390,6 +390,9 @@ class Lab:
 
         Raises:
             IndexError: a layer out of range. ValueError: an unknown point or position spec.
+            ArchitectureError: a point refused for this architecture (with the reason).
+            RuntimeError: a forward pass ran but a recorded hook point did not fire in it
+                (a recording is never silently empty).
         """
         check_positions(positions)
         layer_list = self._layers(layers)
@@ -636,8 +639,13 @@ def attach(model: nn.Module, *, layers: str | None = None) -> Lab:
         model: the model.
         layers: explicit dotted path to the decoder's block list, for anything else.
 
+    The first ``with`` block (or :attr:`Lab.hook_points`) runs a one-time self-check on a
+    4-token input, cached per model (:mod:`steerlab.hooks.selfcheck`): a hook point is
+    offered only where it means what its name says.
+
     Raises:
         ArchitectureError: no decoder found; the message lists the candidate module lists.
+            Later, at first use: a hook point refused for this architecture, with the reason.
 
     Example:
         >>> with steerlab.attach(model) as lab, lab.record(layers=[6, -1]) as rec:

@@ -16,7 +16,11 @@ Hook points follow TransformerLens (``blocks.{layer}.hook_{point}``):
 
 For Gemma 2/3 ("sandwich" norms) the attention and MLP outputs pass through a
 post-norm before they are added; ``attn_out`` / ``mlp_out`` are those post-norm outputs,
-so ``resid_post == resid_pre + attn_out + mlp_out`` holds for every supported family.
+so ``resid_post == resid_pre + attn_out + mlp_out`` holds.
+
+A point is offered only where the one-time self-check (:mod:`steerlab.hooks.selfcheck`)
+shows that it means what its name says; elsewhere :meth:`ModelLayout.site` raises
+:class:`ArchitectureError` naming the architecture, the point and the reason.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import io
 import json
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ _SIZES: dict[str, Any] = {
     "qk_rope_head_dim": 8,
     "qk_nope_head_dim": 8,
     "v_head_dim": 16,
+    "rotary_dim": 8,
     "max_position_embeddings": 512,
     "n_positions": 512,
     "n_ctx": 512,
@@ -89,6 +90,17 @@ _SIZES: dict[str, Any] = {
     "bos_token_id": 2,
     "decoder_start_token_id": 2,
     "sliding_window": 512,
+    # State-space layers: small states and chunks (the CPU path is slow otherwise).
+    "state_size": 8,
+    "mamba_d_state": 8,
+    "ssm_state_size": 8,
+    "chunk_size": 16,
+    "mamba_chunk_size": 16,
+    "mamba_n_heads": 8,
+    "mamba_d_head": 16,
+    "mamba_n_groups": 1,
+    "n_groups": 1,
+    "time_step_rank": 8,
 }
 
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -243,6 +255,9 @@ class Outcome:
     architecture: str = ""
     notes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        self.offered, self.notes = tuple(self.offered), tuple(self.notes)
+
     def expected(self) -> dict[str, Any]:
         return {"status": self.status, "offered": list(self.offered), "orth": self.orthogonalize}
 
@@ -256,9 +271,16 @@ def _ids(batch: int = 2, seq: int = 6, seed: int = 1) -> torch.Tensor:
     return torch.randint(3, VOCAB - 8, (batch, seq), generator=g)
 
 
-def _logits(model, ids: torch.Tensor) -> torch.Tensor:
+def _forward(model, ids: torch.Tensor, **kwargs: Any) -> Any:
     with torch.no_grad():
-        return model(input_ids=ids).logits.float()
+        try:
+            return model(input_ids=ids, use_cache=False, **kwargs)
+        except TypeError:  # a model without a cache
+            return model(input_ids=ids, **kwargs)
+
+
+def _logits(model, ids: torch.Tensor) -> torch.Tensor:
+    return _forward(model, ids).logits.float()
 
 
 def _generate(model, ids: torch.Tensor, cache: bool) -> torch.Tensor:
@@ -340,8 +362,8 @@ def _run_checks(model, lab, ids, plain, verdict) -> list[str]:
     notes: list[str] = []
     n, d = lab.num_layers, lab.d_model
     offered = lab.hook_points
-    with torch.no_grad(), lab.record(layers="all", points=offered) as rec:
-        out = model(input_ids=ids, output_hidden_states=True)
+    with lab.record(layers="all", points=offered) as rec:
+        out = _forward(model, ids, output_hidden_states=True)
     n_tok = ids.numel()
     for key in rec.keys:
         _require(rec.activations[key].shape == (n_tok, d), f"record {key}: wrong token count")
@@ -387,7 +409,11 @@ def _cache_check(model, lab, ids, u, layer, rec) -> list[str]:
     import steerlab  # lazy: see check()
 
     ids = ids[:1]
-    if not torch.equal(_generate(model, ids, True), _generate(model, ids, False)):
+    try:
+        same = torch.equal(_generate(model, ids, True), _generate(model, ids, False))
+    except Exception as exc:
+        return [f"plain model: generate fails ({_err(exc)})"]
+    if not same:
         return ["plain model: cached != uncached generation"]
     scale = 4.0 * max(float(rec.activations[(layer, "resid_post")].norm(dim=-1).mean()), 1.0)
     vec = steerlab.SteeringVector({layer: u})
@@ -527,14 +553,24 @@ def run_all(types: list[str]) -> list[Outcome]:
 
 
 def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
     types = args.types or model_types()
     if args.build_only:
         for mt in types:
             print(json.dumps([mt, build(mt).error]), flush=True)
         return
-    start = time.perf_counter()
-    outcomes = run_all(types)
-    print(f"zoo: {len(outcomes)} model types in {time.perf_counter() - start:.0f} s")
+    if args.merge:
+        outcomes = [Outcome(**o) for p in args.merge for o in json.loads(Path(p).read_text())]
+        outcomes.sort(key=lambda o: o.model_type)
+    else:
+        if args.part:
+            i, n = map(int, args.part.split("/"))
+            types = types[i - 1 :: n]
+        start = time.perf_counter()
+        outcomes = run_all(types)
+        print(f"zoo: {len(outcomes)} model types in {time.perf_counter() - start:.0f} s")
+    if args.save:
+        Path(args.save).write_text(json.dumps([asdict(o) for o in outcomes]))
     if args.write_expected:
         write_expected(outcomes)
     if args.markdown:
@@ -552,5 +588,9 @@ if __name__ == "__main__":
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--write-expected", action="store_true")
     parser.add_argument("--markdown", action="store_true", help=f"write {DOCS}")
+    parser.add_argument("--part", help="run every n-th type only, e.g. 1/2 (for parallel runs)")
+    parser.add_argument("--save", help="write the outcomes to this JSON file")
+    parser.add_argument("--merge", nargs="+", help="read outcomes saved by --save runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("types", nargs="*")
     main(parser.parse_args())
