@@ -78,8 +78,8 @@ _SIZES: dict[str, Any] = {
     "first_k_dense_replace": 1,
     "kv_lora_rank": 16,
     "q_lora_rank": 32,
-    "qk_rope_head_dim": 8,
-    "qk_nope_head_dim": 8,
+    "qk_rope_head_dim": 16,
+    "qk_nope_head_dim": 16,
     "v_head_dim": 16,
     "rotary_dim": 8,
     "max_position_embeddings": 512,
@@ -171,6 +171,8 @@ def _kwargs(config_cls, model_type: str) -> dict[str, Any]:
     for alias, target in amap.items():  # set the canonical name, not the alias
         if alias in kwargs:
             kwargs.setdefault(target, kwargs.pop(alias))
+    if "kv_lora_rank" in names:  # multi-head latent attention: no grouped key/value heads
+        kwargs.update({k: 4 for k in ("num_key_value_heads", "n_kv_heads") if k in kwargs})
     kwargs.update(SETTINGS.get(model_type, {}))
     return kwargs
 
@@ -204,12 +206,14 @@ def build(model_type: str, seed: int = 0) -> Built:
     """Build ``model_type`` tiny, or return the error that stopped it."""
     try:
         config = config_for(model_type)
+        with _quiet(), torch.device("meta"):  # count first: initialising is the slow part
+            shape = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
+        n = sum(p.numel() for p in shape.parameters())
+        if n > 20_000_000:
+            return Built(model_type, None, f"not tiny: {n / 1e6:.0f}M parameters")
         torch.manual_seed(seed)
         with _quiet():
             model = AutoModelForCausalLM.from_config(config, attn_implementation="eager")
-        n = sum(p.numel() for p in model.parameters())
-        if n > 20_000_000:
-            return Built(model_type, None, f"not tiny: {n / 1e6:.0f}M parameters")
         model.eval()
         return Built(model_type, model, None)
     except Exception as exc:
@@ -254,6 +258,7 @@ class Outcome:
     reason: str = ""
     architecture: str = ""
     notes: tuple[str, ...] = ()
+    orth_reason: str = ""
 
     def __post_init__(self) -> None:
         self.offered, self.notes = tuple(self.offered), tuple(self.notes)
@@ -333,6 +338,7 @@ def check(model_type: str) -> Outcome:
         "passes" if not refused else "partial",
         offered=offered,
         orthogonalize=verdict.orthogonalize is None,
+        orth_reason=verdict.orthogonalize or "",
         reason="; ".join(sorted(set(refused.values()))),
         architecture=arch,
     )
@@ -373,19 +379,7 @@ def _run_checks(model, lab, ids, plain, verdict) -> list[str]:
             diff = act["resid_post"] - act["resid_pre"] - act["attn_out"] - act["mlp_out"]
             scale = act["resid_post"].abs().max() + act["resid_pre"].abs().max()
             _require(float(diff.abs().max()) <= 1e-4 * float(scale), f"identity, layer {layer}")
-    hidden = getattr(out, "hidden_states", None)
-    if isinstance(hidden, (tuple, list)) and len(hidden) == n + 1:
-        for layer in range(n - 1):  # the last entry is after the final norm in most models
-            h = hidden[layer + 1]
-            if h.shape[-1] == d and h.numel() == n_tok * d:
-                _require(
-                    torch.allclose(
-                        h.reshape(-1, d).float(), rec.activations[(layer, "resid_post")], atol=1e-5
-                    ),
-                    f"resid_post != output_hidden_states[{layer + 1}]",
-                )
-    else:
-        notes.append("no output_hidden_states")
+    notes += _hidden_states_check(out, rec, n, d, n_tok)
     u = _direction(d)
     layer = min(1, n - 1)
     for point in offered:
@@ -403,6 +397,30 @@ def _run_checks(model, lab, ids, plain, verdict) -> list[str]:
     notes += _cache_check(model, lab, ids, u, layer, rec)
     notes += _orthogonalize_check(model, lab, ids, u, verdict)
     return notes
+
+
+def _hidden_states_check(out, rec, n: int, d: int, n_tok: int) -> list[str]:
+    """``resid_post`` equals ``output_hidden_states`` where transformers defines it: entry 0
+    is usually the embedding output (then entry ``i + 1`` follows block ``i``); some models
+    (Mamba) start at block 0's output. The last entry is after the final norm in most models."""
+    hidden = getattr(out, "hidden_states", None)
+    if not isinstance(hidden, (tuple, list)) or not hidden:
+        return ["no output_hidden_states"]
+    flat = [h.reshape(-1, d).float() if h.numel() == n_tok * d else None for h in hidden]
+    post = [rec.activations[(i, "resid_post")] for i in range(n)]
+    offset = None
+    for start, first in ((1, "resid_pre"), (0, "resid_post")):
+        known = flat[0] is not None and (0, first) in rec.keys
+        if known and torch.allclose(flat[0], rec.activations[(0, first)], atol=1e-5):
+            offset = start
+            break
+    if offset is None:
+        return ["output_hidden_states[0] is neither resid_pre 0 nor resid_post 0"]
+    for i in range(n - 1):
+        h = flat[i + offset] if i + offset < len(flat) else None
+        same = h is not None and torch.allclose(h, post[i], atol=1e-5)
+        _require(same, f"resid_post {i} != output_hidden_states[{i + offset}]")
+    return []
 
 
 def _cache_check(model, lab, ids, u, layer, rec) -> list[str]:
@@ -468,6 +486,7 @@ _LABELS = (
     ("not a multiple of the embeddings", "embeddings do not write the first block's input"),
     ("no embedding of width d_model", "embeddings do not write the first block's input"),
     ("attn_out and mlp_out are refused", "sub-layers refused"),
+    ("block list lives beside", "no decoder block list found"),
     ("decoder", "no decoder block list found"),
 )
 
@@ -513,6 +532,8 @@ def markdown(outcomes: list[Outcome]) -> str:
         sub = "yes" if "attn_out" in o.offered else "refused"
         orth = "yes" if o.orthogonalize else "refused"
         why = label(o.reason) if o.reason else ""
+        if not why and o.orth_reason:
+            why = f"orthogonalize: {label(o.orth_reason)}"
         if o.status in ("silently wrong", "crashed"):
             why = f"**{o.status}**: {_cell(o.reason)}"
         lines.append(f"| {o.model_type} | {o.architecture} | {resid} | {sub} | {orth} | {why} |")
@@ -560,8 +581,9 @@ def main(args: argparse.Namespace) -> None:
             print(json.dumps([mt, build(mt).error]), flush=True)
         return
     if args.merge:
-        outcomes = [Outcome(**o) for p in args.merge for o in json.loads(Path(p).read_text())]
-        outcomes.sort(key=lambda o: o.model_type)
+        merged = {o["model_type"]: o for p in args.merge for o in json.loads(Path(p).read_text())}
+        outcomes = [Outcome(**merged[t]) for t in sorted(merged)]  # a later file wins
+        fill_orth_reasons(outcomes)
     else:
         if args.part:
             i, n = map(int, args.part.split("/"))
@@ -576,6 +598,16 @@ def main(args: argparse.Namespace) -> None:
     if args.markdown:
         DOCS.parent.mkdir(parents=True, exist_ok=True)
         DOCS.write_text(markdown(outcomes))
+
+
+def fill_orth_reasons(outcomes: list[Outcome]) -> None:
+    """Recompute only the self-check verdict's orthogonalization reason (cheap)."""
+    import steerlab  # lazy: see check()
+
+    for o in outcomes:
+        if o.status in ("passes", "partial") and not o.orthogonalize and not o.orth_reason:
+            model = build(o.model_type).model
+            o.orth_reason = steerlab.attach(model).layout.verdict().orthogonalize or ""
 
 
 def write_expected(outcomes: list[Outcome]) -> None:
