@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from steerlab._io import atomic_path
 from steerlab.study.cache import cached_result, digest, file_digest, run_unit
 from steerlab.study.config import StudyConfig
+from steerlab.training.lora import quiet_peft
 from steerlab.training.tokenize import is_processor
 
 logger = logging.getLogger("steerlab.study")
@@ -146,7 +147,8 @@ class Study:
         if adapter is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(adapter))
+            with quiet_peft():
+                model = PeftModel.from_pretrained(model, str(adapter))
             model.eval()
         return model, tok
 

@@ -12,6 +12,7 @@ head dominates the step. The loss is the same as the naive full-logit loss (test
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -39,11 +40,16 @@ from steerlab.training.tokenize import (
     text_tokenizer,
 )
 
-# peft reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a model,
-# which prints a FutureWarning that the user can do nothing about.
-warnings.filterwarnings(
-    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
-)
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Silence the FutureWarning that peft triggers whenever it wraps a model (it reads
+    transformers' deprecated ``is_gradient_checkpointing``); the user can do nothing about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 @dataclass
@@ -230,7 +236,8 @@ def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
     )
     torch.manual_seed(config.seed)
     try:
-        return get_peft_model(model, lora)
+        with quiet_peft():
+            return get_peft_model(model, lora)
     except ValueError as err:
         linear = sorted(
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
@@ -335,7 +342,8 @@ def train_lora(
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise FileNotFoundError(f"no peft adapter (adapter_config.json) in {adapter}")
         torch.manual_seed(config.seed)
-        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        with quiet_peft():
+            peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
     else:
         peft_model = make_peft_model(model, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
