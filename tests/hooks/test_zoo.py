@@ -30,6 +30,10 @@ SUBSET = (
     "bloom",  # sub-modules that add the residual themselves
     "granite",  # a scaled residual add (residual_multiplier)
     "olmo2",  # post-sub-layer norms under other names
+    "deepseek_v4",  # hyper-connections: [batch, seq, n_streams, d_model] between blocks
+    "longcat_flash",  # a hook point on a module the forward never calls
+    "inkling2_loop_text",  # the block list does not carry the stream to the final norm
+    "falcon_mamba",  # no attention sub-layer; output_hidden_states start after block 0
     "bert",  # no decoder block list beside the embedding: refused at attach
     "dbrx",  # not buildable tiny offline: listed with its error
 )
