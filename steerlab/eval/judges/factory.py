@@ -73,7 +73,7 @@ def make_judge(
     ``backend`` (:data:`BACKENDS`, default ``"local"``), the judge's options (e.g.
     ``threshold``, ``alignment_threshold``, ``min_mass``), and the backend's options
     (:class:`HTTPBackend` arguments; for ``local``: ``model`` — a name for
-    :func:`steerlab.models.load` — ``batch_size``, ``device``, ``prefill``).
+    :func:`steerlab.models.load_model` — ``batch_size``, ``device``, ``prefill``).
 
     Args:
         model, tokenizer: an already loaded local judge model (skips loading ``spec["model"]``).
@@ -112,9 +112,9 @@ def make_judge(
         name = spec.pop("model", DEFAULT_LOCAL_JUDGE)
         device = spec.pop("device", None)
         if model is None:
-            from steerlab.models import load
+            from steerlab.models import load_model
 
-            model, tokenizer = load(name, device=device)
+            model, tokenizer = load_model(name, device=device)
         elif tokenizer is None:
             raise ValueError("make_judge: a local model needs its tokenizer too")
         backend = LocalBackend(model, tokenizer, name=spec.pop("name", name), **spec)
