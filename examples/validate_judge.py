@@ -146,12 +146,30 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--tag", default="default", help="names the verdict files of this variant")
     p.add_argument("--out", type=Path, default=HERE)
+    p.add_argument(
+        "--summarize-only", action="store_true", help="summarize the verdict files; judge nothing"
+    )
     return p.parse_args()
+
+
+def write_summary(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
+    """Summarize every kind's verdict file of ``args.tag`` into ``summary-<tag>.json``."""
+    summary: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, **extra}
+    summary["machine"] = f"{platform.machine()}, {platform.platform()}"
+    for kind in args.kinds.split(","):
+        path = args.out / f"verdicts-{kind}-{args.tag}.jsonl"
+        if path.is_file():
+            summary[kind] = summarize(path)
+    (args.out / f"summary-{args.tag}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def main() -> None:
     args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.summarize_only:
+        print(json.dumps(write_summary(args, {}), indent=2))
+        return
     start = time.perf_counter()
     questions = round_robin(load_questions(args.set))[: args.questions]
     base = base_answers(questions[: args.base_questions], args.out, args.base_max_new_tokens)
@@ -160,20 +178,14 @@ def main() -> None:
         spec["model"] = args.judge_model
     t0 = time.perf_counter()
     judge = make_judge({**spec, "kind": "alignment"})
-    load_s = time.perf_counter() - t0
-    summary: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
-    summary["machine"] = f"{platform.processor() or platform.machine()}, {platform.platform()}"
-    summary["judge_load_seconds"] = round(load_s, 1)
+    load_s = round(time.perf_counter() - t0, 1)
     for kind in args.kinds.split(","):
         judge = JUDGE_KINDS[kind](judge.backend)  # same model, dtype and prefill
         path = args.out / f"verdicts-{kind}-{args.tag}.jsonl"
         run_kind(judge, build_items(kind, questions, base), path, args.batch_size)
-        summary[kind] = summarize(path)
-        summary[kind]["judge"] = judge.name
-    summary["wall_seconds"] = round(time.perf_counter() - start, 1)
-    target = args.out / f"summary-{args.tag}.json"
-    target.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    extra = {"judge": judge.backend.name, "judge_load_seconds": load_s}
+    extra["wall_seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(write_summary(args, extra), indent=2))
 
 
 if __name__ == "__main__":
