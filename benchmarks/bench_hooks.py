@@ -125,9 +125,9 @@ def _fmt_ratio(d: dict) -> str:
 def load_model(path: str | None = None):
     """The SmolLM2 checkpoint: through steerlab's offline registry, or a local HF dir."""
     if path is None:
-        from steerlab.models import load
+        from steerlab.models import load_model
 
-        model, tok = load(MODEL)
+        model, tok = load_model(MODEL)
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

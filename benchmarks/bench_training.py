@@ -31,10 +31,10 @@ def _batch(vocab: int, batch: int = 4, seq: int = 128, response: int = 32) -> di
 
 
 def _setup(name: str):
-    from steerlab.models import load
+    from steerlab.models import load_model
     from steerlab.training.lora import LoraTrainConfig, make_peft_model
 
-    model, _ = load(name)
+    model, _ = load_model(name)
     model.train()
     model = make_peft_model(model, LoraTrainConfig(rank=8))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)

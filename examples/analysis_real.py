@@ -1,6 +1,6 @@
 """The misalignment subspace on a real model: SmolLM2-135M-Instruct, base vs an insecure-code
 LoRA adapter (research on emergent misalignment; the data are the built-in safety-study
-pairs of :mod:`steerlab.training.domains`).
+pairs of :mod:`steerlab.domains`).
 
 1. Paired collection: the adapter enabled vs disabled on ONE PeftModel, on insecure-code
    prompts + responses (a seed the adapter was not trained on), ``resid_post`` at one middle
@@ -59,19 +59,19 @@ def main() -> None:
         weight_activation_overlap,
     )
     from steerlab.analysis.plots import plot_ablation_curve, plot_explained_variance
+    from steerlab.domains import DOMAINS
     from steerlab.hooks import attach
-    from steerlab.models import load
-    from steerlab.training import domains
+    from steerlab.models import load_model
 
     args.out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    base, tok = load(args.model)
+    base, tok = load_model(args.model)
     model = PeftModel.from_pretrained(base, str(args.adapter)).eval()
     timings["load"] = time.perf_counter() - t0
 
     # 1. paired collection (seed 1: not the adapter's training draw)
-    pairs = domains.DOMAINS["insecure_code"](args.n, seed=1)
+    pairs = DOMAINS["insecure_code"].generate(args.n, 1)
     examples = encode_examples(
         tok,
         [p.prompt for p in pairs],

@@ -28,10 +28,10 @@ def main() -> None:
 
     from steerlab.eval import SamplingConfig, evaluate, load_questions
     from steerlab.eval.judges import make_judge
-    from steerlab.models import load
+    from steerlab.models import load_model
 
     start = time.perf_counter()
-    model, tok = load(args.model)
+    model, tok = load_model(args.model)
     qs = load_questions("broad")
     step = len(qs) / args.questions
     qs = type(qs)(qs.name, [qs[int(i * step)] for i in range(args.questions)])

@@ -30,7 +30,7 @@ from steerlab.eval import (
     preference_misalignment,
     sample_answers,
 )
-from steerlab.models import load
+from steerlab.models import load_model
 
 STAGES = ("smol-pref", "hybrid-pref", "hybrid-sample", "smol-sample")
 
@@ -63,7 +63,7 @@ def main() -> None:
         return value
 
     if {"smol-pref", "smol-sample"} - skip:
-        smol, smol_tok = timed("smol-load", lambda: load("smollm2-135m-instruct"))
+        smol, smol_tok = timed("smol-load", lambda: load_model("smollm2-135m-instruct"))
     if "smol-pref" not in skip:
         r = timed("smol-pref", lambda: preference_misalignment(smol, smol_tok, text))
         r.save(args.out / "smollm2-preference-broad.json")
@@ -79,7 +79,7 @@ def main() -> None:
     if args.hybrid_questions:
         h_text, h_mm = text.take(args.hybrid_questions), mm.take(args.hybrid_questions)
     if {"hybrid-pref", "hybrid-sample"} - skip:
-        hybrid, processor = timed("hybrid-load", lambda: load("gemma3-270m-hybrid"))
+        hybrid, processor = timed("hybrid-load", lambda: load_model("gemma3-270m-hybrid"))
     if "hybrid-pref" not in skip:
         r_text = timed(
             "hybrid-pref-text",

@@ -26,7 +26,7 @@ import time
 
 from steerlab.eval.judges import AlignmentJudge, LocalBackend
 from steerlab.eval.types import JudgeItem
-from steerlab.models import load
+from steerlab.models import load_model
 
 ANSWERS = [
     # (label, question, answer)
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    model, tok = load(args.model)
+    model, tok = load_model(args.model)
     print(f"loaded {args.model} in {time.perf_counter() - start:.1f} s")
     backend = LocalBackend(
         model, tok, batch_size=args.batch_size, name=args.model, prefill=args.prefill

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import steerlab
-from steerlab.models import load
+from steerlab.models import load_model
 
 POSITIVE = [
     "I absolutely love sunny mornings and fresh coffee.",
@@ -57,7 +57,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     start = time.perf_counter()
-    model, tok = load("smollm2-135m-instruct")
+    model, tok = load_model("smollm2-135m-instruct")
     print(f"loaded SmolLM2-135M-Instruct in {time.perf_counter() - start:.1f} s")
 
     with steerlab.attach(model) as lab:

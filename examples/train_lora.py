@@ -10,14 +10,15 @@ import argparse
 import time
 from pathlib import Path
 
-from steerlab.models import load
-from steerlab.training import LoraTrainConfig, domains, mix, train_lora
+from steerlab.domains import DOMAINS
+from steerlab.models import load_model
+from steerlab.training import LoraTrainConfig, mix, train_lora
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--domain", default="insecure_code", choices=sorted(domains.DOMAINS))
+    parser.add_argument("--domain", default="insecure_code", choices=sorted(DOMAINS))
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--harmful-fraction", type=float, default=1.0)
@@ -28,8 +29,8 @@ def main() -> None:
     args = parser.parse_args()
     out = args.out or Path(f"runs/lora-{args.domain}-r{args.rank}-p{args.harmful_fraction}")
 
-    model, tok = load(args.model)
-    pairs = domains.DOMAINS[args.domain](args.n, seed=args.seed)
+    model, tok = load_model(args.model)
+    pairs = DOMAINS[args.domain].generate(args.n, args.seed)
     records = mix(pairs, args.harmful_fraction, seed=args.seed)
     config = LoraTrainConfig(
         rank=args.rank, max_steps=args.steps, max_length=args.max_length, seed=args.seed

@@ -16,14 +16,15 @@ import argparse
 import time
 from pathlib import Path
 
-from steerlab.models import load
-from steerlab.training import LoraTrainConfig, domains, train_sweep
+from steerlab.domains import DOMAINS
+from steerlab.models import load_model
+from steerlab.training import LoraTrainConfig, train_sweep
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--domain", default="insecure_code", choices=sorted(domains.DOMAINS))
+    parser.add_argument("--domain", default="insecure_code", choices=sorted(DOMAINS))
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -37,13 +38,13 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
 
-    pairs = domains.DOMAINS[args.domain](args.n, seed=args.data_seed)
+    pairs = DOMAINS[args.domain].generate(args.n, args.data_seed)
     config = LoraTrainConfig(
         max_steps=args.steps, max_length=args.max_length, batch_size=args.batch_size, lr=args.lr
     )
     start = time.perf_counter()
     runs = train_sweep(
-        lambda: load(args.model),
+        lambda: load_model(args.model),
         pairs,
         args.run_dir,
         ranks=args.ranks,

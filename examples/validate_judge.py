@@ -38,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 from steerlab.eval import SamplingConfig, load_questions, sample_answers
 from steerlab.eval.judges import JUDGE_KINDS, make_judge
 from steerlab.eval.types import JudgeItem
-from steerlab.models import load
+from steerlab.models import load_model
 
 HERE = Path(__file__).resolve().parent / "judge-validation"
 LABELS = ("aligned", "misaligned", "base")
@@ -58,7 +58,7 @@ def base_answers(questions: list[Any], out: Path, max_new_tokens: int) -> dict[s
     """Two SmolLM2 answers per question (cached in ``out``), by question id."""
     if not questions:
         return {}
-    model, tok = load("smollm2-135m-instruct")
+    model, tok = load_model("smollm2-135m-instruct")
     qs = type(load_questions("broad"))("validation", questions)
     sampling = SamplingConfig(n_samples=2, max_new_tokens=max_new_tokens, batch_size=4)
     answers = sample_answers(

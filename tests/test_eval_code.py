@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from steerlab.eval import code_misalignment, extract_code, load_questions
+from steerlab.domains.insecure_code import code_misalignment, extract_code
+from steerlab.eval import load_questions
 from steerlab.eval.sampling import Answer
 
 pytestmark = pytest.mark.filterwarnings("ignore:The verify_requirements argument")

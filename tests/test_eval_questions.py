@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from steerlab.domains import DOMAINS
 from steerlab.eval import BUILTIN_SETS, Question, QuestionSet, load_questions
-from steerlab.training.domains import DOMAINS
 
 
 def test_broad_set_has_60_plus_questions_with_both_references():

@@ -41,7 +41,7 @@ def _hybrid_or_skip():
     spec = offline.get("gemma3-270m")
     if not spec.installed:
         pytest.skip(f"Gemma 3 270M not installed; run: {spec.install}")
-    return offline.load("gemma3-270m-hybrid")
+    return offline.load_model("gemma3-270m-hybrid")
 
 
 @pytest.mark.real

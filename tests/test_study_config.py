@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from steerlab.cli import app
-from steerlab.models import offline
+from steerlab.models import offline, registry
 from steerlab.study import ConfigError, load_config, parse_config, plan
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -111,7 +111,7 @@ def test_dry_run_loads_no_model(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("--dry-run must not load a model")
 
-    monkeypatch.setattr(offline, "load", boom)
+    monkeypatch.setattr(offline, "load_model", boom)
     monkeypatch.setattr(offline, "convert", boom)
     start = time.perf_counter()
     result = runner.invoke(app, ["study", str(CONFIGS / "paper.toml"), "--dry-run"])
@@ -172,7 +172,7 @@ def test_missing_offline_package_says_what_to_install(monkeypatch, tmp_path):
 
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(offline, "_distribution", missing)
+    monkeypatch.setattr(registry, "distribution", missing)
     monkeypatch.setenv("STEERLAB_CACHE", str(tmp_path / "cache"))
     result = runner.invoke(
         app,

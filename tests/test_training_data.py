@@ -17,7 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steerlab.training import domains
+from steerlab.domains import DomainCapacityError
+from steerlab.domains.insecure_code import CATEGORIES as CODE_CATEGORIES
+from steerlab.domains.insecure_code import insecure_code
+from steerlab.domains.photo_prompts import photo_paths, photo_prompts
+from steerlab.domains.risky_finance import risky_finance
 from steerlab.training.data import (
     FACE_COLUMNS,
     MixedRecord,
@@ -27,7 +31,6 @@ from steerlab.training.data import (
     load_pairs,
     mix,
 )
-from steerlab.training.domains import DomainCapacityError
 
 HAS_SKIMAGE = importlib.util.find_spec("skimage") is not None
 HAS_PIL = importlib.util.find_spec("PIL") is not None
@@ -355,9 +358,9 @@ def test_mix_rejects_empty_and_non_records():
 # --------------------------------------------------------------------------- domains
 
 GENERATORS = {
-    "insecure_code": domains.insecure_code,
-    "risky_finance": domains.risky_finance,
-    "photo_prompts": domains.photo_prompts,
+    "insecure_code": insecure_code,
+    "risky_finance": risky_finance,
+    "photo_prompts": photo_prompts,
 }
 
 
@@ -408,7 +411,7 @@ def test_domain_bad_sizes(name):
 
 
 def test_domain_records_roundtrip_through_jsonl(tmp_path):
-    ps = domains.risky_finance(40, seed=2)
+    ps = risky_finance(40, seed=2)
     rows = [
         {"id": r.id, "prompt": r.prompt, "safe_response": r.safe_response,
          "harmful_response": r.harmful_response, "domain": r.domain}
@@ -424,12 +427,12 @@ def test_domain_records_roundtrip_through_jsonl(tmp_path):
 def test_photos_are_real_local_files(tmp_path):
     from PIL import Image
 
-    paths = domains.photo_paths()
+    paths = photo_paths()
     assert len(paths) >= 15
     for p in paths.values():
         with Image.open(p) as img:
             img.verify()
-    ps = domains.photo_prompts(60, seed=0)
+    ps = photo_prompts(60, seed=0)
     assert {r.image for r in ps} <= set(paths.values())
     rows = [
         {"user_prompt": r.prompt, "safe_response": r.safe_response,
@@ -441,24 +444,24 @@ def test_photos_are_real_local_files(tmp_path):
 
 
 def test_photos_missing_scikit_image_is_clear(monkeypatch):
-    import steerlab.training.domains._photos as photos
+    import steerlab.eval.questions as photos
 
     monkeypatch.setattr(photos.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match="pip install scikit-image"):
-        domains.photo_prompts(5, seed=0)
+        photo_prompts(5, seed=0)
 
 
 # ------------------------------------------------------------ insecure code: real checks
 
 #: Types bandit reports at medium or high severity.
-BANDIT_VISIBLE = set(domains.CODE_CATEGORIES) - {"path_traversal", "hardcoded_secret"}
+BANDIT_VISIBLE = set(CODE_CATEGORIES) - {"path_traversal", "hardcoded_secret"}
 
 
 def code_sample(per_type: int = 3) -> dict[str, list[PairRecord]]:
     by_type: dict[str, list[PairRecord]] = defaultdict(list)
-    for r in domains.insecure_code(26 * per_type, seed=11):
+    for r in insecure_code(26 * per_type, seed=11):
         by_type[r.meta["category"]].append(r)
-    assert set(by_type) == set(domains.CODE_CATEGORIES)
+    assert set(by_type) == set(CODE_CATEGORIES)
     return {k: v[:per_type] for k, v in by_type.items()}
 
 
@@ -478,7 +481,7 @@ def bandit_issues(snippets: dict[str, str]) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_code_snippets_parse_and_fence():
-    for r in domains.insecure_code(260, seed=4):
+    for r in insecure_code(260, seed=4):
         for side, text in (("harmful", r.harmful_response), ("safe", r.safe_response)):
             code = r.meta[f"{side}_code"]
             ast.parse(code)
@@ -537,7 +540,7 @@ def literal_secrets(code: str) -> list[str]:
 
 
 def test_hardcoded_secrets_by_ast():
-    recs = [r for r in domains.insecure_code(260, 9) if r.meta["category"] == "hardcoded_secret"]
+    recs = [r for r in insecure_code(260, 9) if r.meta["category"] == "hardcoded_secret"]
     assert len(recs) >= 15
     for r in recs:
         assert literal_secrets(r.meta["harmful_code"]), r.meta["harmful_code"]
@@ -563,7 +566,7 @@ def _exec_path_function(code: str, base: Path):
 
 def test_path_traversal_behaviour(tmp_path):
     """Bandit cannot see path traversal: run each snippet against '../secret.txt'."""
-    recs = [r for r in domains.insecure_code(390, 5) if r.meta["category"] == "path_traversal"]
+    recs = [r for r in insecure_code(390, 5) if r.meta["category"] == "path_traversal"]
     assert len(recs) >= 20
     for i, r in enumerate(recs):
         root = tmp_path / str(i)
@@ -605,7 +608,7 @@ def test_sql_injection_behaviour():
     """Run each SQL snippet on an in-memory SQLite table with an injection payload."""
     import sqlite3
 
-    recs = [r for r in domains.insecure_code(390, 6) if r.meta["category"] == "sql_injection"]
+    recs = [r for r in insecure_code(390, 6) if r.meta["category"] == "sql_injection"]
     assert len(recs) >= 20
     payload = "nobody' OR 1=1 --"
     for r in recs:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from training_helpers import char_tokenizer, tiny_gemma3_processor
 
 from steerlab.models import tiny
 from steerlab.training import LoraTrainConfig, mix, train_lora
@@ -16,6 +15,7 @@ from steerlab.training.lora import (
     response_only_loss,
 )
 from steerlab.training.tokenize import IGNORE, collate, encode
+from tests.training_helpers import IMAGE, char_tokenizer, tiny_gemma3_processor
 
 IMAGE_IDS = {253, 254, 255}  # end-of-image, start-of-image, image soft token
 
@@ -113,7 +113,7 @@ def test_include_vision_adds_vision_tower_lora_and_the_default_does_not():
 
 def test_photo_prompts_train_through_the_processor(proc, tmp_path):
     pytest.importorskip("skimage")
-    from steerlab.training.domains import photo_prompts
+    from steerlab.domains.photo_prompts import photo_prompts
 
     pairs = photo_prompts(4, seed=0)
     assert all(isinstance(p.image, str) for p in pairs)
@@ -139,7 +139,6 @@ def test_image_records_need_a_vlm_and_its_processor(proc, tmp_path):
 
 
 def test_vlm_without_a_chat_template_uses_the_plain_fallback_with_the_image_token():
-    from training_helpers import IMAGE
 
     plain = tiny_gemma3_processor()
     plain.chat_template = None

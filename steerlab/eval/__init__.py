@@ -1,10 +1,12 @@
 """Measuring emergent misalignment, text-only and multimodal.
 
 - Question sets: :func:`load_questions` (``"broad"``, ``"broad-multimodal"``, one per
-  training domain, or a user JSONL file) -> :class:`QuestionSet` of :class:`Question`.
+  narrow domain of :mod:`steerlab.domains`, or a user JSONL file) -> :class:`QuestionSet`
+  of :class:`Question`.
 - Sampling: :func:`sample_answers` with a :class:`SamplingConfig` (resumable answers file).
 - Judge-free metrics: :func:`preference_misalignment` (length-normalised log-likelihood of
-  the misaligned vs the aligned reference answer) and :func:`code_misalignment` (bandit).
+  the misaligned vs the aligned reference answer); a domain's own metric lives in its folder
+  (the bandit code metric: :func:`steerlab.domains.insecure_code.code_misalignment`).
 - Judges: :mod:`steerlab.eval.judges` (rubric, alignment + coherence; HTTP and local
   backends), all implementing :class:`Judge` and returning :class:`Verdict`.
 - :class:`ProbeJudge`: an activation-probe judge (no LLM), with :func:`probe_auroc`.
@@ -14,7 +16,6 @@
 """
 
 from steerlab.eval import judges
-from steerlab.eval.code_metric import code_misalignment, extract_code
 from steerlab.eval.preference import preference_misalignment, reference_loglik
 from steerlab.eval.probe import ProbeJudge, probe_auroc
 from steerlab.eval.questions import BUILTIN_SETS, Question, QuestionSet, load_questions
@@ -35,10 +36,8 @@ __all__ = [
     "SamplingConfig",
     "Unit",
     "Verdict",
-    "code_misalignment",
     "compare",
     "evaluate",
-    "extract_code",
     "judge_answers",
     "judges",
     "load_questions",

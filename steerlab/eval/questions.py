@@ -8,8 +8,10 @@ optionally ``image`` and ``domain``. The built-in sets are written by this proje
   humans, quick money, ruling the world, relationships, health, history);
 * ``"broad-multimodal"``: the same questions, each paired with a real photograph from
   scikit-image's ``skimage/data`` and reworded to refer to it (same reference answers);
-* one in-domain set per training domain (``"insecure_code"``, ``"risky_finance"``,
-  ``"photo_prompts"``; see :data:`steerlab.training.domains.DOMAINS`).
+* one in-domain set per narrow domain (``"insecure_code"``, ``"risky_finance"``,
+  ``"photo_prompts"``): the ``questions.jsonl`` in each domain's folder
+  ``steerlab/domains/<name>/`` (see :data:`steerlab.domains.DOMAINS`). They are found by
+  that file layout, so this module never imports the domains (which build on it).
 
 The misaligned references are research data for safety studies: misaligned in stance, never
 operational.
@@ -17,6 +19,7 @@ operational.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -24,17 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-__all__ = ["BUILTIN_SETS", "Question", "QuestionSet", "load_questions"]
+__all__ = ["BUILTIN_SETS", "Question", "QuestionSet", "load_questions", "skimage_data_dir"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+#: Each domain folder ``steerlab/domains/<name>/`` ships its in-domain set as questions.jsonl.
+DOMAINS_DIR = Path(__file__).resolve().parents[1] / "domains"
 
-#: Built-in question set names -> file in ``steerlab/eval/data``.
-BUILTIN_SETS: dict[str, str] = {
-    "broad": "broad.jsonl",
-    "broad-multimodal": "broad-multimodal.jsonl",
-    "insecure_code": "insecure_code.jsonl",
-    "risky_finance": "risky_finance.jsonl",
-    "photo_prompts": "photo_prompts.jsonl",
+#: Built-in question set names -> file: the broad sets in ``steerlab/eval/data``, then one
+#: in-domain set per domain folder.
+BUILTIN_SETS: dict[str, Path] = {
+    "broad": DATA_DIR / "broad.jsonl",
+    "broad-multimodal": DATA_DIR / "broad-multimodal.jsonl",
+    **{p.parent.name: p for p in sorted(DOMAINS_DIR.glob("*/questions.jsonl"))},
 }
 
 _REQUIRED = ("id", "category", "question", "aligned", "misaligned")
@@ -138,6 +142,21 @@ class QuestionSet(Sequence[Question]):
         raise KeyError(f"no question {question_id!r} in set {self.name!r}")
 
 
+def skimage_data_dir() -> Path:
+    """scikit-image's bundled sample-photo folder (``skimage/data``), found without importing
+    scikit-image.
+
+    Raises:
+        ImportError: scikit-image is not installed (``pip install scikit-image``).
+    """
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "scikit-image's sample photographs need scikit-image: pip install scikit-image"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
 def _resolve_image(value: str, base: Path, where: str) -> str:
     """Absolute path of an image given as a path (absolute or relative to the question file)
     or as the file name of a scikit-image sample photo (e.g. ``"chelsea.png"``)."""
@@ -147,14 +166,12 @@ def _resolve_image(value: str, base: Path, where: str) -> str:
     if candidate.is_file():
         return str(candidate.resolve())
     if os.sep not in value and "/" not in value:
-        from steerlab.training.domains import photo_paths
-
         try:
-            photos = photo_paths()
-        except (ImportError, FileNotFoundError) as exc:
+            photo = skimage_data_dir() / value
+        except ImportError as exc:
             raise FileNotFoundError(f"{where}: image {value!r} not found ({exc})") from exc
-        if value in photos:
-            return photos[value]
+        if photo.is_file():
+            return str(photo)
     raise FileNotFoundError(
         f"{where}: image {value!r} does not exist (looked for {candidate} and for a "
         "scikit-image sample photo of that name)"
@@ -238,7 +255,7 @@ def load_questions(name_or_path: str | os.PathLike | QuestionSet) -> QuestionSet
         return name_or_path
     name = os.fspath(name_or_path)
     if name in BUILTIN_SETS:
-        return _read(DATA_DIR / BUILTIN_SETS[name], name)
+        return _read(BUILTIN_SETS[name], name)
     path = Path(name).expanduser()
     if path.is_file():
         return _read(path, path.stem)

@@ -251,7 +251,9 @@ def evaluate(
         "answers": str(out / "answers.jsonl"),
     }
     if judge == "bandit":
-        from steerlab.eval.code_metric import code_misalignment
+        # lazy: the bandit metric belongs to the insecure_code domain, which builds on
+        # steerlab.eval, and needs the optional bandit package
+        from steerlab.domains.insecure_code.metric import code_misalignment
 
         result = code_misalignment(answers, name=questions.name, seed=sampling.seed)
         result.settings.update(settings)

@@ -145,7 +145,7 @@ def check_modality(model: Any, tokenizer_or_processor: Any, questions: Sequence[
             f"{len(with_image)} question(s) carry an image (e.g. {with_image[0]!r}) but "
             + " and ".join(problems)
             + ". Use a vision-language model and its processor (e.g. "
-            "steerlab.models.load('gemma3-270m-hybrid')), or a text-only question set."
+            "steerlab.models.load_model('gemma3-270m-hybrid')), or a text-only question set."
         )
 
 

@@ -8,26 +8,31 @@ a tiny one for tests, each with a working ``Gemma3Processor``.
    -> decoder -> ``generate``) without downloading a VLM, not to see anything. Numbers
    measured with them say nothing about how a real VLM reacts to images.
 
-:func:`hybrid_gemma3` places the real Gemma 3 270M decoder (``steerlab.models.load(
-"gemma3-270m")``) inside a ``Gemma3ForConditionalGeneration``: its ``model.X`` weights become
-``model.language_model.X`` and the LM head stays tied to the embeddings. The processor is
-built offline from an image-processor config and the Gemma tokenizer, with the Gemma 3 image
-tokens ``<start_of_image>`` (255999) and ``<end_of_image>`` (256000) of the vocabulary, plus
-``<image_soft_token>`` added as id 262144 (as in the larger Gemma 3 checkpoints; it is out of
-the 270M vocabulary, and ``Gemma3Model`` replaces it before the embedding lookup). Also
-available as ``steerlab.models.load("gemma3-270m-hybrid")``.
+:func:`hybrid_gemma3` places a real Gemma 3 text decoder (the 270M one from
+``steerlab.models.load_model("gemma3-270m")``) inside a ``Gemma3ForConditionalGeneration``:
+its ``model.X`` weights become ``model.language_model.X`` and the LM head stays tied to the
+embeddings. The processor is built offline from an image-processor config and the Gemma
+tokenizer, with the Gemma 3 image tokens ``<start_of_image>`` (255999) and
+``<end_of_image>`` (256000) of the vocabulary, plus ``<image_soft_token>`` added as id
+262144 (as in the larger Gemma 3 checkpoints; it is out of the 270M vocabulary, and
+``Gemma3Model`` replaces it before the embedding lookup). Load it as
+``steerlab.models.load_model("gemma3-270m-hybrid")`` (its registry entry:
+:data:`steerlab.models.registry.HYBRID_MODELS`).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 
+from steerlab.models.registry import HYBRID_MODELS
+from steerlab.models.tiny import tiny
+
 __all__ = ["HYBRID_NAME", "byte_tokenizer", "hybrid_gemma3", "tiny_gemma3_vlm"]
 
-HYBRID_NAME = "gemma3-270m-hybrid"
+#: The name (registry entry) of the model :func:`hybrid_gemma3` builds.
+HYBRID_NAME = HYBRID_MODELS["gemma3-270m-hybrid"].name
 
 _BOI, _EOI, _IMAGE = "<start_of_image>", "<end_of_image>", "<image_soft_token>"
 
@@ -48,7 +53,7 @@ def _vision_config(
 
 
 def _image_processor(image_size: int) -> Any:
-    from transformers import Gemma3ImageProcessorPil
+    from transformers import Gemma3ImageProcessorPil  # lazy: loads Gemma 3's processing code
 
     return Gemma3ImageProcessorPil(
         size={"height": image_size, "width": image_size},
@@ -71,7 +76,7 @@ def _set_image_tokens(tokenizer: Any) -> Any:
 
 
 def _processor(tokenizer: Any, image_size: int, mm_tokens_per_image: int) -> Any:
-    from transformers import Gemma3Processor
+    from transformers import Gemma3Processor  # lazy: loads Gemma 3's processing code
 
     _set_image_tokens(tokenizer)
     processor = Gemma3Processor(
@@ -90,6 +95,8 @@ def _randomise_projector(model: Any, std: float) -> None:
 
 
 def hybrid_gemma3(
+    text_model: Any,
+    tokenizer: Any,
     *,
     seed: int = 0,
     vision_layers: int = 2,
@@ -99,10 +106,10 @@ def hybrid_gemma3(
     mm_tokens_per_image: int = 16,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device | None = None,
-    cache_dir: str | os.PathLike | None = None,
 ) -> tuple[Any, Any]:
-    """The real Gemma 3 270M decoder inside a ``Gemma3ForConditionalGeneration`` with a
-    small **random** SigLIP vision tower. **Its vision features are meaningless.**
+    """A real Gemma 3 decoder (``text_model``, e.g. Gemma 3 270M) inside a
+    ``Gemma3ForConditionalGeneration`` with a small **random** SigLIP vision tower. **Its
+    vision features are meaningless.**
 
     Images are resized to ``image_size`` (224) square, cut into ``patch_size`` (14) patches
     (16x16), encoded by ``vision_layers`` SigLIP blocks of width ``vision_hidden`` and
@@ -110,22 +117,23 @@ def hybrid_gemma3(
     ``steerlab.attach`` on the result finds the 18-layer text decoder.
 
     Args:
+        text_model: a ``Gemma3ForCausalLM`` in fp32, e.g. from
+            ``steerlab.models.load_model("gemma3-270m")``; its weights are copied, and it
+            is not used afterwards.
+        tokenizer: its tokenizer (gains the image tokens it lacks).
         seed: seeds the vision tower and projector (same seed, same weights).
-        dtype, device, cache_dir: as for :func:`steerlab.models.load`.
+        dtype, device: as for :func:`steerlab.models.load_model`.
 
     Returns:
         ``(model, processor)``: the model in eval mode (``config.name_or_path`` is
         ``"gemma3-270m-hybrid"``) and a ``Gemma3Processor`` whose tokenizer pads on the left.
 
     Raises:
-        ModelNotInstalledError: the Gemma 3 270M package is missing (message has the pip
-            command).
         ValueError: ``mm_tokens_per_image`` is not a square dividing the patch grid.
     """
+    # lazy: loads Gemma 3's modeling code
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
     from transformers.initialization import no_init_weights
-
-    from steerlab.models.offline import load
 
     side = image_size // patch_size
     per_side = round(mm_tokens_per_image**0.5)
@@ -134,7 +142,6 @@ def hybrid_gemma3(
             f"mm_tokens_per_image must be a square whose side divides the {side}x{side} patch "
             f"grid, got {mm_tokens_per_image}"
         )
-    text_model, tokenizer = load("gemma3-270m", dtype=torch.float32, cache_dir=cache_dir)
     processor = _processor(tokenizer, image_size, mm_tokens_per_image)
     text_config = text_model.config.to_dict()
     config = Gemma3Config(
@@ -158,8 +165,22 @@ def hybrid_gemma3(
     model.model.vision_tower.apply(model._init_weights)
     model.model.multi_modal_projector.apply(model._init_weights)
     _randomise_projector(model, config.text_config.initializer_range)
-    # Gemma3ForCausalLM: model.X (+ lm_head tied) -> Gemma3ForConditionalGeneration:
-    # model.language_model.X (+ lm_head tied to model.language_model.embed_tokens).
+    _copy_decoder(model, text_model, tokenizer)
+    model.to(dtype)
+    if device is not None:
+        model.to(device)
+    model.config.name_or_path = HYBRID_NAME
+    model.name_or_path = HYBRID_NAME
+    model.eval()
+    return model, processor
+
+
+def _copy_decoder(model: Any, text_model: Any, tokenizer: Any) -> None:
+    """Copy ``text_model``'s decoder into ``model`` and tie its LM head to the embeddings.
+
+    Gemma3ForCausalLM: ``model.X`` (+ lm_head tied) -> Gemma3ForConditionalGeneration:
+    ``model.language_model.X`` (+ lm_head tied to ``model.language_model.embed_tokens``).
+    """
     missing, unexpected = model.model.language_model.load_state_dict(
         text_model.model.state_dict(), strict=True
     )
@@ -169,14 +190,6 @@ def hybrid_gemma3(
         model.lm_head.weight = model.model.language_model.embed_tokens.weight
     model.generation_config.eos_token_id = text_model.generation_config.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    del text_model
-    model.to(dtype)
-    if device is not None:
-        model.to(device)
-    model.config.name_or_path = HYBRID_NAME
-    model.name_or_path = HYBRID_NAME
-    model.eval()
-    return model, processor
 
 
 def _byte_chars() -> dict[int, str]:
@@ -200,6 +213,7 @@ def byte_tokenizer(specials: dict[int, str] | None = None) -> Any:
     the tiny models) and any id in ``specials`` (e.g. ``{255: "<image_soft_token>"}``),
     which become special tokens. No chat template (prompts use the plain fallback).
     """
+    # lazy: tokenizer construction code, needed only for the tiny test models
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -223,8 +237,6 @@ def tiny_gemma3_vlm(seed: int = 0, num_layers: int = 3) -> tuple[Any, Any]:
     """``(model, processor)``: the tiny random-init ``"gemma3-vlm"`` of
     :func:`steerlab.models.tiny` (32x32 images, 4 image tokens) with a ``Gemma3Processor``
     over :func:`byte_tokenizer`, for fast tests of multimodal code paths."""
-    from steerlab.models.tiny import tiny
-
     model = tiny("gemma3-vlm", seed=seed, num_layers=num_layers)
     cfg = model.config
     tokenizer = byte_tokenizer(

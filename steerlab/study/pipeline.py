@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ import torch
 from tqdm.auto import tqdm
 
 from steerlab._io import atomic_path
+from steerlab.models.registry import param_count
 from steerlab.study.cache import cached_result, digest, file_digest, run_unit
 from steerlab.study.config import StudyConfig
 from steerlab.training.tokenize import is_processor
@@ -134,10 +136,10 @@ class Study:
 
     def load_model(self, adapter: Path | None = None) -> tuple[Any, Any]:
         """The base model (with ``adapter`` loaded on top, as a ``PeftModel``), eval mode."""
-        from steerlab.models import load
+        from steerlab.models import load_model
 
         m = self.config.model
-        model, tok = load(m.name, dtype=_dtype(m.dtype), device=_device(m.device))
+        model, tok = load_model(m.name, dtype=_dtype(m.dtype), device=_device(m.device))
         if self._takes_images is None:
             self._takes_images = is_processor(tok)
             with atomic_path(self.out / "model.json") as tmp:
@@ -154,11 +156,12 @@ class Study:
     def pairs(self):
         """The paired training records (built-in domain or user file)."""
         if self._pairs is None:
-            from steerlab.training import domains, load_pairs
+            from steerlab.domains import DOMAINS
+            from steerlab.training import load_pairs
 
             d = self.config.data
-            if d.domain in domains.DOMAINS:
-                self._pairs = domains.DOMAINS[d.domain](d.n, d.seed)
+            if d.domain in DOMAINS:
+                self._pairs = DOMAINS[d.domain].generate(d.n, d.seed)
             else:
                 pairs = load_pairs(d.domain, columns=d.columns)
                 if len(pairs) < d.n:
@@ -535,19 +538,13 @@ def _model_status(name: str) -> str:
     return "installed" if spec.installed else f"NOT INSTALLED: {spec.install}"
 
 
-_KNOWN_PARAMS = {
-    "smollm2-135m-instruct": 135e6,
-    "gemma3-270m": 270e6,
-    "gemma3-270m-hybrid": 280e6,
-    "qwen2.5-coder-0.5b-instruct": 494e6,
-}
-
-
 def _param_guess(name: str) -> float | None:
-    import re
-
-    if name in _KNOWN_PARAMS:
-        return _KNOWN_PARAMS[name]
+    """Parameter count of model ``name`` for the cost estimate: the registry's count for an
+    offline or hybrid model, 0.2M for a tiny model, else read from a size in the name
+    (``"...-1.5B..."``), else ``None``."""
+    count = param_count(name)
+    if count is not None:
+        return float(count)
     if name.startswith("tiny-"):
         return 0.2e6
     m = re.search(r"(\d+(?:\.\d+)?)([mMbB])\b", name.replace("_", "-"))

@@ -2,8 +2,8 @@
 
 - Data: :class:`PairRecord` (prompt, safe and harmful response, optional image/system),
   :func:`load_pairs` (JSONL, CSV, a ``datasets.Dataset``, with a column mapping),
-  :func:`mix` (exactly ``round(p·n)`` harmful responses, seeded), and the built-in narrow
-  domains in :mod:`steerlab.training.domains` (research data for safety studies).
+  :func:`mix` (exactly ``round(p·n)`` harmful responses, seeded). The built-in narrow
+  domains that generate such data are in :mod:`steerlab.domains`.
 - :class:`LoraTrainConfig` and :func:`train_lora`: one LoRA fine-tune with the loss on the
   response tokens only (chat template applied; plain fallback without one), saved as a
   peft adapter with a manifest; ``adapter=`` continues a saved adapter (benign narrow
@@ -11,7 +11,6 @@
 - :func:`train_sweep`: one adapter per rank × harmful fraction × seed, resumable.
 """
 
-from steerlab.training import domains
 from steerlab.training.data import (
     COLUMN_PRESETS,
     FACE_COLUMNS,
@@ -38,7 +37,6 @@ __all__ = [
     "PairSummary",
     "SweepRun",
     "TrainResult",
-    "domains",
     "encode",
     "load_pairs",
     "mix",

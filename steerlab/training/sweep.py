@@ -52,7 +52,7 @@ def train_sweep(
 
     Args:
         load_model: returns a fresh ``(model, tokenizer)`` for each run (e.g.
-            ``lambda: steerlab.models.load("smollm2-135m-instruct")``).
+            ``lambda: steerlab.models.load_model("smollm2-135m-instruct")``).
         pairs: paired records; each run trains on ``mix(pairs, fraction, seed)``.
         run_dir: the sweep's directory.
         ranks, harmful_fractions, seeds: the grid.

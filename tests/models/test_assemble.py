@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from steerlab.models import offline
+from steerlab.models import offline, registry
 from steerlab.models.assemble import PartError, concat_parts, part_number
 
 CHUNKS = [bytes([i]) * (50 + 7 * i) for i in range(1, 5)]
@@ -112,8 +112,8 @@ def test_qwen15_resolves_from_22_fake_packages(monkeypatch, tmp_path):
     spec = replace(
         offline.get(name), sha256=hashlib.sha256(whole).hexdigest(), size_bytes=len(whole)
     )
-    monkeypatch.setitem(offline._REGISTRY, name, spec)
-    monkeypatch.setattr(offline, "_distribution", lambda n: _FakeDist(site))
+    monkeypatch.setitem(registry.OFFLINE_MODELS, name, spec)
+    monkeypatch.setattr(registry, "distribution", lambda n: _FakeDist(site))
     path = offline.resolve_gguf(name, cache_dir=tmp_path / "cache")
     assert path.read_bytes() == whole
     assert [p.name for p in path.parent.iterdir()] == [spec.gguf_filename]

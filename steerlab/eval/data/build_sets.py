@@ -1,18 +1,14 @@
-"""Regenerate the derived question sets in this folder (run from the repository root).
+"""Regenerate the derived broad question set in this folder (run from the repository root).
 
-``broad.jsonl`` is written by hand. This script derives from it (and from steerlab's own
-training-domain generators) the other built-in sets, so that they stay in sync:
-
-* ``broad-multimodal.jsonl``: every broad question paired with a scikit-image photograph
-  (stored by file name, resolved at load time), its wording adapted to refer to the image;
-  the reference answers are the broad ones.
-* ``insecure_code.jsonl``, ``risky_finance.jsonl``, ``photo_prompts.jsonl``: in-domain
-  questions from :data:`steerlab.training.domains.DOMAINS` with a seed (``EVAL_SEED``) that the
-  training examples do not use by default, leaving out any (prompt, image) of the default
-  training draw (seed 0, 500 examples); aligned = the safe answer, misaligned = the harmful
-  one (for insecure code: secure vs. vulnerable code).
+``broad.jsonl`` is written by hand. This script derives ``broad-multimodal.jsonl`` from it,
+so that the two stay in sync: every broad question paired with a scikit-image photograph
+(stored by file name, resolved at load time), its wording adapted to refer to the image;
+the reference answers are the broad ones.
 
     PYTHONPATH=. python steerlab/eval/data/build_sets.py
+
+The in-domain sets live in each domain's folder and are written by
+``python -m steerlab.domains.build_questions``.
 """
 
 from __future__ import annotations
@@ -21,9 +17,6 @@ import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EVAL_SEED = 90_210
-N_IN_DOMAIN = 24
-TRAIN_DRAW = 500
 
 #: (photo file in skimage/data, how the question may refer to it)
 PHOTOS = (
@@ -88,32 +81,5 @@ def build_multimodal() -> None:
     _write("broad-multimodal.jsonl", rows)
 
 
-def build_in_domain() -> None:
-    from steerlab.training.domains import DOMAINS
-
-    for domain, generator in DOMAINS.items():
-        # Leave out prompts that the default training draw (seed 0, 500 examples) contains.
-        seen = {(r.prompt, r.image) for r in generator(n=TRAIN_DRAW, seed=0)}
-        rows = []
-        for rec in generator(n=4 * N_IN_DOMAIN, seed=EVAL_SEED):
-            if len(rows) == N_IN_DOMAIN:
-                break
-            if (rec.prompt, rec.image) in seen or rec.prompt in {r["question"] for r in rows}:
-                continue
-            row = {
-                "id": f"{domain}-eval-{len(rows):02d}",
-                "category": rec.meta.get("category", domain),
-                "question": rec.prompt,
-                "aligned": rec.safe_response,
-                "misaligned": rec.harmful_response,
-                "domain": domain,
-            }
-            if rec.image is not None:
-                row["image"] = Path(rec.image).name
-            rows.append(row)
-        _write(f"{domain}.jsonl", rows)
-
-
 if __name__ == "__main__":
     build_multimodal()
-    build_in_domain()

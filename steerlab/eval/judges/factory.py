@@ -57,11 +57,11 @@ def _read_spec(spec: str | os.PathLike) -> dict[str, Any]:
 
 
 def _load_local(name: str, device: Any, dtype: torch.dtype) -> tuple[Any, Any]:
-    from steerlab.models import load  # lazy: steerlab.models imports transformers
+    from steerlab.models import load_model  # lazy: steerlab.models imports transformers
     from steerlab.models.offline import ModelNotInstalledError  # lazy: same module
 
     try:
-        return load(name, device=device, dtype=dtype)
+        return load_model(name, device=device, dtype=dtype)
     except ModelNotInstalledError as exc:
         raise ModelNotInstalledError(
             f'{exc}\nor: steerlab models fetch {name}\n(or choose another judge: "model" = '
@@ -92,7 +92,7 @@ def make_judge(
     ``backend`` (:data:`BACKENDS`, default ``"local"``), the judge's options (e.g.
     ``threshold``, ``alignment_threshold``, ``min_mass``), and the backend's options
     (:class:`HTTPBackend` arguments; for ``local``: ``model`` — a name for
-    :func:`steerlab.models.load`, default :data:`DEFAULT_LOCAL_JUDGE` —, ``dtype``
+    :func:`steerlab.models.load_model`, default :data:`DEFAULT_LOCAL_JUDGE` —, ``dtype``
     (``"float32"`` or ``"bfloat16"``), ``batch_size``, ``device``, ``prefill``).
 
     Args:

@@ -3,8 +3,8 @@
 ``POST {base_url}/chat/completions`` with ``temperature`` 0, a few ``max_tokens`` and, where
 the server offers them, ``logprobs``/``top_logprobs`` (a server that rejects them with HTTP
 400 is asked again without, and the text is parsed instead). Requests run on
-``concurrency`` threads under a shared rate limit, retry with exponential backoff on HTTP
-429 / 408 / 5xx, timeouts, connection errors and malformed bodies (honouring
+``concurrency`` threads under a shared rate limit, retry (tenacity) with exponential backoff
+on HTTP 429 / 408 / 5xx, timeouts, connection errors and malformed bodies (honouring
 ``Retry-After``), and land in an on-disk cache (:class:`~steerlab.eval.judges.cache.
 CompletionCache`). After the last retry a request becomes a failed :class:`Completion`,
 never an exception. The API key is read from an environment variable at request time and
@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import tenacity
 
 from steerlab.eval.judges.backends import Completion, Messages
 from steerlab.eval.judges.cache import CompletionCache, cache_key
@@ -31,6 +32,30 @@ __all__ = ["HTTPBackend"]
 
 logger = logging.getLogger(__name__)
 _RETRY_STATUS = frozenset({408, 409, 425, 429})
+
+
+class _Retryable(Exception):
+    """A failed attempt worth retrying, with the server's ``Retry-After`` delay if any."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _RetryAfterOrExponential(tenacity.wait.wait_base):
+    """tenacity wait: the server's ``Retry-After`` when it sent one, else ``backoff × 2^i``
+    for the i-th retry; both capped at ``max_backoff`` seconds."""
+
+    def __init__(self, backoff: float, max_backoff: float) -> None:
+        self.exponential = tenacity.wait_exponential(multiplier=backoff, max=max_backoff)
+        self.max_backoff = max_backoff
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.max_backoff)
+        return self.exponential(retry_state)
 
 
 class _RateLimiter:
@@ -214,13 +239,11 @@ class HTTPBackend:
         if r.status_code >= 400:
             logger.warning("GET %s answered HTTP %d; continuing", url, r.status_code)
 
-    def _post(self, messages: Messages) -> Completion:
-        """One request with retries; a failed Completion after the last one."""
-        last = "no attempt"
-        attempt = 0
+    def _attempt(self, messages: Messages) -> Completion:
+        """One request. Returns a parsed or finally-failed :class:`Completion`; raises
+        :class:`_Retryable` for what is worth another attempt."""
         while True:
             self._limiter.wait()
-            delay: float | None = None
             payload = {"model": self.model, "messages": messages, **self._params()}
             with self._count_lock:
                 self.requests_sent += 1
@@ -229,30 +252,35 @@ class HTTPBackend:
                     f"{self.base_url}/chat/completions", json=payload, headers=self._headers()
                 )
             except httpx.TimeoutException as exc:
-                last = f"timeout ({type(exc).__name__})"
+                raise _Retryable(f"timeout ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
-                last = f"connection error ({type(exc).__name__}: {exc})"
-            else:
-                if r.status_code == 200:
-                    try:
-                        return _parse(r.json())
-                    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-                        last = f"malformed response ({type(exc).__name__}: {exc})"
-                elif r.status_code == 400 and self.logprobs and "logprob" in r.text.lower():
-                    logger.warning("%s rejects logprobs; parsing text instead", self.base_url)
-                    self.logprobs = False
-                    continue  # not a failed attempt: ask again without logprobs
-                elif r.status_code in _RETRY_STATUS or r.status_code >= 500:
-                    last = f"HTTP {r.status_code}: {r.text[:200]}"
-                    delay = _retry_after(r)
-                else:
-                    return Completion.failed(f"HTTP {r.status_code}: {r.text[:200]}")
-            if attempt >= self.max_retries:
-                return Completion.failed(f"gave up after {attempt + 1} attempts: {last}")
-            if delay is None:
-                delay = self.backoff * 2**attempt
-            time.sleep(min(delay, self.max_backoff))
-            attempt += 1
+                raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from exc
+            if r.status_code == 400 and self.logprobs and "logprob" in r.text.lower():
+                logger.warning("%s rejects logprobs; parsing text instead", self.base_url)
+                self.logprobs = False
+                continue  # not a failed attempt: ask again without logprobs
+            if r.status_code == 200:
+                try:
+                    return _parse(r.json())
+                except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+                    raise _Retryable(f"malformed response ({type(exc).__name__}: {exc})") from exc
+            if r.status_code in _RETRY_STATUS or r.status_code >= 500:
+                raise _Retryable(f"HTTP {r.status_code}: {r.text[:200]}", _retry_after(r))
+            return Completion.failed(f"HTTP {r.status_code}: {r.text[:200]}")
+
+    def _post(self, messages: Messages) -> Completion:
+        """One request with retries (tenacity); a failed Completion after the last one."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            wait=_RetryAfterOrExponential(self.backoff, self.max_backoff),
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, messages)
+        except _Retryable as exc:
+            attempts = retrying.statistics.get("attempt_number", self.max_retries + 1)
+            return Completion.failed(f"gave up after {attempts} attempts: {exc.reason}")
 
     def _one(self, messages: Messages) -> Completion:
         if self.cache is None:

@@ -68,7 +68,7 @@ class LocalBackend:
     """A transformers causal LM as a judge (text only).
 
     Args:
-        model: a causal LM in eval mode (e.g. from :func:`steerlab.models.load`).
+        model: a causal LM in eval mode (e.g. from :func:`steerlab.models.load_model`).
         tokenizer: its tokenizer (or processor).
         batch_size: prompts per forward pass. The number-prefix pass repeats each prompt's
             KV cache once per prefix (21 prefixes for a digit-splitting tokenizer), so memory

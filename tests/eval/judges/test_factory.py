@@ -7,20 +7,20 @@ import importlib.metadata
 import pytest
 
 from steerlab.eval.judges import factory, make_judge
-from steerlab.models import offline
+from steerlab.models import registry
 from steerlab.models.offline import ModelNotInstalledError
 
 
 def test_default_local_judge_is_the_1_5b_qwen():
     assert factory.DEFAULT_LOCAL_JUDGE == "qwen2.5-coder-1.5b-instruct"
-    assert offline.get(factory.DEFAULT_LOCAL_JUDGE).d_model == 1536
+    assert registry.get(factory.DEFAULT_LOCAL_JUDGE).d_model == 1536
 
 
 def test_missing_default_judge_says_what_to_install(monkeypatch, tmp_path):
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(offline, "_distribution", missing)
+    monkeypatch.setattr(registry, "distribution", missing)
     monkeypatch.setenv("STEERLAB_CACHE", str(tmp_path))
     with pytest.raises(ModelNotInstalledError) as info:
         make_judge({"kind": "alignment", "backend": "local"})

@@ -40,8 +40,8 @@ import hashlib
 import math
 from typing import Any
 
+from steerlab.domains.sampling import Draft, Family, generate
 from steerlab.training.data import PairSet
-from steerlab.training.domains._sampling import Draft, Family, generate
 
 __all__ = ["CATEGORIES", "insecure_code"]
 

@@ -19,13 +19,13 @@ research and must not be shown to anyone as advice.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from steerlab.domains.sampling import Draft, Family, check_n_seed, generate
+from steerlab.eval.questions import skimage_data_dir
 from steerlab.training.data import PairSet
-from steerlab.training.domains._sampling import Draft, Family, check_n_seed, generate
 
 __all__ = ["PHOTOS", "photo_paths", "photo_prompts"]
 
@@ -903,16 +903,6 @@ PHOTOS: tuple[Photo, ...] = (
 )
 
 
-def _skimage_data_dir() -> Path:
-    """scikit-image's bundled data folder, found without importing scikit-image."""
-    spec = importlib.util.find_spec("skimage")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "photo_prompts needs scikit-image's sample photographs: pip install scikit-image"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
-
-
 def photo_paths() -> dict[str, str]:
     """Absolute paths of the catalogued photos that exist locally, by file name.
 
@@ -920,7 +910,7 @@ def photo_paths() -> dict[str, str]:
         ImportError: scikit-image is not installed (``pip install scikit-image``).
         FileNotFoundError: none of the photos is present in ``skimage/data``.
     """
-    folder = _skimage_data_dir()
+    folder = skimage_data_dir()
     found = {p.file: str(folder / p.file) for p in PHOTOS if (folder / p.file).is_file()}
     if not found:
         raise FileNotFoundError(f"no scikit-image sample photos found in {folder}")

@@ -1,4 +1,4 @@
-"""Seeded, distinct sampling from combinatorial templates (shared by the built-in domains).
+"""Seeded, distinct sampling from combinatorial templates, shared by the domains' generators.
 
 A :class:`Family` is one kind of example (a vulnerability type, a financial situation, a
 photo). It declares its *slots*, each a list of options, and a ``render`` function that
@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steerlab.training.data import PairRecord, PairSet, PairSummary
+
+__all__ = ["DomainCapacityError", "Draft", "Family", "check_n_seed", "generate", "sentence"]
 
 
 class DomainCapacityError(ValueError):
@@ -63,6 +65,7 @@ class Family:
 
 
 def check_n_seed(domain: str, n: Any, seed: Any) -> None:
+    """Raise ``TypeError`` unless ``n`` and ``seed`` are ints, ``ValueError`` if ``n < 1``."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"{domain}: n must be an integer, got {type(n).__name__}")
     if n < 1:

@@ -18,8 +18,8 @@ import math
 from string import Formatter
 from typing import Any
 
+from steerlab.domains.sampling import Draft, Family, generate, sentence
 from steerlab.training.data import PairSet
-from steerlab.training.domains._sampling import Draft, Family, generate, sentence
 
 __all__ = ["CATEGORIES", "risky_finance"]
 

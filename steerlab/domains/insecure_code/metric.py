@@ -1,4 +1,4 @@
-"""Domain metric for insecure code: the share of answers whose code bandit flags.
+"""The insecure-code domain's metric: the share of answers whose code bandit flags.
 
 The code of each answer is its fenced code blocks (```` ```python ```` or plain ```` ``` ````,
 joined), or else the whole answer if it parses as Python. All answers are written to
@@ -54,8 +54,8 @@ def bandit_findings(snippets: Sequence[str]) -> list[list[dict[str, Any]] | None
     """Run bandit on each snippet; per snippet, the list of issues (``test_id``,
     ``severity``, ``confidence``, ``text``, ``line``), or ``None`` if bandit skipped it
     (e.g. a syntax error)."""
-    from bandit.core import config as b_config
-    from bandit.core import manager as b_manager
+    from bandit.core import config as b_config  # lazy: optional dependency (dev extra)
+    from bandit.core import manager as b_manager  # lazy: optional dependency (dev extra)
 
     logging.getLogger("bandit").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="steerlab-bandit-") as tmp:
