@@ -48,20 +48,14 @@ def main() -> None:
 
     from peft import PeftModel
 
-    from steerlab._io import atomic_path
-    from steerlab.analysis import (
-        ablation_curve,
-        collect_paired,
-        encode_examples,
-        fit_subspace,
-        lora_updates,
-        save_table,
-        weight_activation_overlap,
-    )
-    from steerlab.analysis.plots import plot_ablation_curve, plot_explained_variance
+    from steerlab.analysis import fit_subspace, lora_updates, weight_activation_overlap
     from steerlab.domains import DOMAINS
+    from steerlab.eval.sweeps import ablation_curve, save_table
+    from steerlab.files import atomic_path
     from steerlab.hooks import attach
+    from steerlab.hooks.collect import collect_paired, encode_examples
     from steerlab.models import load_model
+    from steerlab.study.plots import plot_ablation_curve, plot_explained_variance
 
     args.out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}

@@ -211,8 +211,8 @@ app.command("report")(
 
 
 def _mitigation(config: Path, out: Path | None, quiet: bool, kind: str) -> None:
-    from steerlab.study import mitigate
     from steerlab.study.cache import run_unit
+    from steerlab.study.stages import mitigate
 
     study = _study(config, out, quiet)
     maker = mitigate.steer_unit if kind == "steer" else mitigate.ablate_unit
@@ -256,12 +256,12 @@ def export(
     from steerlab.vectors import load
 
     study = _study(config, out, True)
-    dest = to or study.out / "export"
+    dest = to or study.paths.export
     dest.mkdir(parents=True, exist_ok=True)
     names = [r.name for r in study.runs()] if run is None else [run]
     for name in names:
-        direction = study.out / "acts" / name / "mean_shift.safetensors"
-        subspace = study.out / "subspace" / name / "subspace.safetensors"
+        direction = study.paths.mean_shift(name)
+        subspace = study.paths.subspace(name)
         if not direction.is_file() or not subspace.is_file():
             _fail(
                 f"run {name!r} has no stored direction/subspace under {study.out}; valid runs: "

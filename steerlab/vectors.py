@@ -8,6 +8,13 @@
 Both save to safetensors with metadata (:meth:`save`) and load back with validation
 (:func:`load`); a pickle is never read. :meth:`SteeringVector.to_gguf` writes a llama.cpp
 control vector.
+
+Both live at one hook point, ``hook_point`` (``resid_post`` unless given), so the tensor at
+``layer`` belongs at :class:`~steerlab.hooks.names.HookName` ``(layer, hook_point)``
+(:attr:`SteeringVector.hook_names`). Their dicts may be keyed by hook names instead of
+layers: ``SteeringVector({"blocks.6.hook_mlp_out": t})`` is ``SteeringVector({6: t},
+hook_point="mlp_out")``. The ``hook_point`` safetensors metadata key is unchanged, so files
+saved before it was typed load as they did.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from steerlab._io import atomic_path, refuse_pickle
+from steerlab.files import atomic_path, refuse_pickle
+from steerlab.hooks.names import DEFAULT_POINT, EXAMPLE, HookName, check_point
+from steerlab.linalg import as_rows, orthonormal_basis, span_basis
 
 FORMAT = "steerlab/1"
 
@@ -49,19 +58,66 @@ def _check_tensor(name: str, t: Any, ndim: int) -> torch.Tensor:
     return t
 
 
-def _layer_key(k: Any, what: str) -> int:
+def _layer_key(k: Any, what: str, points: set[str]) -> int:
+    """The layer of a key: an int, or a hook name (whose point is added to ``points``)."""
+    expected = f"{what} keys must be int layer indices or hook names such as {EXAMPLE!r}"
+    if isinstance(k, (str, tuple)):
+        try:
+            name = HookName.parse(k)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{expected}, got {k!r}: {err}") from None
+        points.add(name.point)
+        return name.layer
     if isinstance(k, bool):
-        raise TypeError(f"{what} keys must be int layer indices, got {k!r}")
+        raise TypeError(f"{expected}, got {k!r}")
     try:
         return operator.index(k)  # int, numpy integers, 0-d integer tensors
     except TypeError:
-        raise TypeError(f"{what} keys must be int layer indices, got {k!r}") from None
+        raise TypeError(f"{expected}, got {k!r}") from None
 
 
-def _check_layers(d: dict, what: str) -> dict[int, torch.Tensor]:
+def _check_layers(d: dict, what: str, points: set[str]) -> dict[int, torch.Tensor]:
     if not isinstance(d, dict) or not d:
         raise ValueError(f"{what} must be a non-empty dict {{layer: tensor}}, got {d!r}")
-    return dict(sorted((_layer_key(k, what), v) for k, v in d.items()))
+    return dict(sorted((_layer_key(k, what, points), v) for k, v in d.items()))
+
+
+def _with_point(metadata: dict[str, Any], points: set[str]) -> dict[str, Any]:
+    """``metadata`` with a checked ``hook_point``: the one its hook-name keys name, if any.
+
+    Raises:
+        ValueError: an unknown point, keys naming several points, or keys that disagree with
+            ``hook_point=``.
+    """
+    given = metadata.get("hook_point")
+    if given not in (None, ""):
+        check_point(given)
+    if not points:
+        return metadata
+    if len(points) > 1:
+        raise ValueError(f"keys name several hook points {sorted(points)}; expected one")
+    (point,) = points
+    if given not in (None, "", point):
+        raise ValueError(f"keys name hook point {point!r} but hook_point={given!r}")
+    return {**metadata, "hook_point": point}
+
+
+class _AtHookPoint:
+    """The hook point of a vector or subspace, typed."""
+
+    metadata: dict[str, Any]
+    layers: list[int]
+
+    @property
+    def hook_point(self) -> str:
+        """Where the tensors belong: ``metadata["hook_point"]``, else ``resid_post``."""
+        return self.metadata.get("hook_point") or DEFAULT_POINT
+
+    @property
+    def hook_names(self) -> list[HookName]:
+        """One :class:`HookName` per layer, e.g. ``[HookName(6, "resid_post")]``; negative
+        layers stay negative until a model resolves them."""
+        return [HookName(layer, self.hook_point) for layer in self.layers]
 
 
 # Stale after arithmetic: describe one specific saved/normalised object.
@@ -73,16 +129,20 @@ def _inherit(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class SteeringVector:
+class SteeringVector(_AtHookPoint):
     """A direction per layer: ``directions[layer]`` is ``Tensor[d_model]``.
 
     Args:
-        directions: ``{layer: Tensor[d_model]}``; all of the same ``d_model``, finite.
-        **metadata: free-form, JSON-serialisable metadata (model, hook_point, method, ...).
+        directions: ``{layer: Tensor[d_model]}``; all of the same ``d_model``, finite. Keys
+            may be hook names (``"blocks.6.hook_resid_post"``, ``(6, "resid_post")``), all
+            at one point, which then sets ``hook_point``.
+        **metadata: free-form, JSON-serialisable metadata (model, hook_point, method, ...);
+            ``hook_point`` must be one of ``HOOK_POINTS``.
 
     Raises:
-        ValueError: empty dict, wrong shape, mismatched ``d_model`` or NaN/inf values.
-        TypeError: non-int layer keys or non-tensor values.
+        ValueError: empty dict, wrong shape, mismatched ``d_model``, NaN/inf values, or an
+            unknown or conflicting hook point.
+        TypeError: keys that are neither layers nor hook names, or non-tensor values.
 
     Example:
         >>> v = SteeringVector({6: torch.randn(576)}, hook_point="resid_post")
@@ -94,7 +154,8 @@ class SteeringVector:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __init__(self, directions: dict[int, torch.Tensor], **metadata: Any) -> None:
-        directions = _check_layers(directions, "directions")
+        points: set[str] = set()
+        directions = _check_layers(directions, "directions", points)
         dims = set()
         for layer, t in directions.items():
             _check_tensor(f"direction for layer {layer}", t, 1)
@@ -102,7 +163,7 @@ class SteeringVector:
         if len(dims) != 1:
             raise ValueError(f"directions have different d_model across layers: {sorted(dims)}")
         self.directions = directions
-        self.metadata = dict(metadata)
+        self.metadata = _with_point(dict(metadata), points)
 
     def __repr__(self) -> str:
         meta = ", ".join(f"{k}={v!r}" for k, v in self.metadata.items() if k in STANDARD_METADATA)
@@ -201,20 +262,8 @@ class SteeringVector:
         return path
 
 
-def _orthonormal(basis: torch.Tensor) -> torch.Tensor:
-    """Orthonormal rows spanning ``basis`` rows (QR in float64, sign-fixed, rank-checked)."""
-    b64 = basis.double()
-    q, r = torch.linalg.qr(b64.T)
-    diag = torch.diagonal(r)
-    # Each row must keep a meaningful part of its own norm after removing the earlier rows.
-    if (diag.abs() <= 1e-6 * b64.norm(dim=1).clamp_min(1e-30)).any():
-        raise ValueError(f"basis of shape {tuple(basis.shape)} is rank deficient")
-    q = q * torch.sign(diag)
-    return q.T.to(basis.dtype)
-
-
 @dataclass
-class Subspace:
+class Subspace(_AtHookPoint):
     """An orthonormal basis per layer: ``bases[layer]`` is ``Tensor[k, d_model]``.
 
     Rows are sorted by decreasing explained variance when they come from PCA; ``[:k]``
@@ -222,13 +271,15 @@ class Subspace:
 
     Args:
         bases: ``{layer: Tensor[k, d_model]}``. Rows must be orthonormal (within 1e-4);
-            use :meth:`from_vectors` to orthonormalise arbitrary rows.
+            use :meth:`from_vectors` to orthonormalise arbitrary rows. Keys may be hook
+            names, as for :class:`SteeringVector`.
         explained_variance_ratio: ``{layer: Tensor[k]}``, optional.
         mean: ``{layer: Tensor[d_model]}``, optional: the mean the PCA was centred on.
         **metadata: free-form, JSON-serialisable metadata.
 
     Raises:
-        ValueError: wrong shapes, NaN/inf, or non-orthonormal rows.
+        ValueError: wrong shapes, NaN/inf, non-orthonormal rows, or an unknown or
+            conflicting hook point.
     """
 
     bases: dict[int, torch.Tensor]
@@ -243,7 +294,8 @@ class Subspace:
         mean: dict[int, torch.Tensor] | None = None,
         **metadata: Any,
     ) -> None:
-        bases = _check_layers(bases, "bases")
+        points: set[str] = set()
+        bases = _check_layers(bases, "bases", points)
         dims = set()
         for layer, b in bases.items():
             _check_tensor(f"basis for layer {layer}", b, 2)
@@ -265,7 +317,7 @@ class Subspace:
         d_model = dims.pop()
         self.explained_variance_ratio = {}
         for k, v in (explained_variance_ratio or {}).items():
-            k = _layer_key(k, "explained_variance_ratio")
+            k = _layer_key(k, "explained_variance_ratio", points)
             _check_tensor(f"explained_variance_ratio[{k}]", v, 1)
             if k not in bases or len(v) != len(bases[k]):
                 raise ValueError(
@@ -275,12 +327,12 @@ class Subspace:
             self.explained_variance_ratio[k] = v
         self.mean = {}
         for k, v in (mean or {}).items():
-            k = _layer_key(k, "mean")
+            k = _layer_key(k, "mean", points)
             _check_tensor(f"mean[{k}]", v, 1)
             if v.shape[0] != d_model:
                 raise ValueError(f"mean[{k}] must be [{d_model}], got {tuple(v.shape)}")
             self.mean[k] = v
-        self.metadata = dict(metadata)
+        self.metadata = _with_point(dict(metadata), points)
 
     @classmethod
     def from_vectors(
@@ -290,16 +342,18 @@ class Subspace:
         if isinstance(vectors, SteeringVector):
             metadata = {**vectors.metadata, **metadata}
             vectors = vectors.directions
-        vectors = _check_layers(vectors, "vectors")
+        points: set[str] = set()
+        vectors = _check_layers(vectors, "vectors", points)
+        metadata = _with_point(metadata, points)
         bases = {}
         for k, v in vectors.items():
-            v = v.unsqueeze(0) if isinstance(v, torch.Tensor) and v.ndim == 1 else v
+            v = as_rows(v) if isinstance(v, torch.Tensor) else v
             _check_tensor(f"vectors for layer {k}", v, 2)
             if v.shape[0] > v.shape[1]:
                 raise ValueError(
                     f"layer {k}: {v.shape[0]} vectors cannot be independent in d_model={v.shape[1]}"
                 )
-            bases[k] = _orthonormal(v)
+            bases[k] = orthonormal_basis(v)
         return cls(bases, **metadata)
 
     def __repr__(self) -> str:
@@ -363,7 +417,8 @@ class Subspace:
         for layer, b in other.bases.items():
             out[layer] = torch.cat([out[layer], b.to(out[layer].dtype)]) if layer in out else b
         return Subspace(
-            {layer: _span(b) for layer, b in out.items()}, **{**self.metadata, "combined": "span"}
+            {layer: span_basis(b) for layer, b in out.items()},
+            **{**self.metadata, "combined": "span"},
         )
 
     def __sub__(self, other: Subspace) -> Subspace:
@@ -375,7 +430,7 @@ class Subspace:
             if layer in other.bases:
                 q = other.bases[layer].to(b.dtype)
                 b = b - (b @ q.T) @ q
-            out[layer] = _span(b)
+            out[layer] = span_basis(b)
         return Subspace(out, **{**self.metadata, "combined": "difference"})
 
     def __mul__(self, scalar: float) -> Subspace:
@@ -396,7 +451,7 @@ class Subspace:
     def normalize(self) -> Subspace:
         """Re-orthonormalise every basis (removes drift after casts to low precision)."""
         return Subspace(
-            {k: _orthonormal(b.float()).to(b.dtype) for k, b in self.bases.items()},
+            {k: orthonormal_basis(b.float()).to(b.dtype) for k, b in self.bases.items()},
             dict(self.explained_variance_ratio),
             dict(self.mean),
             **self.metadata,
@@ -421,13 +476,30 @@ class Subspace:
         return _save(path, tensors, "subspace", self.metadata, self.layers, self.d_model)
 
 
-def _span(rows: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
-    """Orthonormal basis of the row span, dropping directions below ``tol`` (via SVD)."""
-    _, s, vh = torch.linalg.svd(rows.double(), full_matrices=False)
-    keep = s > tol * max(1.0, float(s.max()) if len(s) else 1.0)
-    if not keep.any():
-        raise ValueError("the resulting subspace is empty")
-    return vh[keep].to(rows.dtype)
+def layer_rows(
+    x: Subspace | SteeringVector | torch.Tensor, layer: int | None = None
+) -> torch.Tensor:
+    """The rows ``[k, d_model]`` of ``x`` at ``layer``: a :class:`Subspace`'s basis, a
+    :class:`SteeringVector`'s direction as one row, or a tensor ``[d_model]`` /
+    ``[k, d_model]`` itself (``layer`` ignored). Rows are returned as stored (not
+    orthonormalised; see :func:`steerlab.linalg.orthonormal_basis`).
+
+    Raises:
+        ValueError: ``x`` has several layers and ``layer`` is ``None``.
+        KeyError: ``layer`` is not one of ``x``'s layers.
+    """
+    if isinstance(x, torch.Tensor):
+        return as_rows(x)
+    table = x.bases if isinstance(x, Subspace) else x.directions
+    if layer is None:
+        if len(table) != 1:
+            raise ValueError(f"the {type(x).__name__} has layers {sorted(table)}; pass layer=")
+        (rows,) = table.values()
+    elif layer not in table:
+        raise KeyError(f"layer {layer} not in {sorted(table)}")
+    else:
+        rows = table[layer]
+    return as_rows(rows)
 
 
 # Standard metadata, written as top-level safetensors metadata so other tools can read it

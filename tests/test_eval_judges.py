@@ -131,7 +131,7 @@ def test_single_token_numbers_give_the_first_token_softmax(tiny_llama):
     assert backend.nodes == [] and all(len(s) == 1 for s in backend.spellings)
     msgs = [{"role": "user", "content": "rate the answer : how rich"}]
     (c,) = backend.complete([msgs])
-    from steerlab.training.tokenize import render_prompt
+    from steerlab.text import render_prompt
 
     probs = _next_probs(tiny_llama, tok(render_prompt(tok, msgs[0]["content"]))["input_ids"])
     ids = [tok.convert_tokens_to_ids(str(n)) for n in range(101)]

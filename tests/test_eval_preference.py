@@ -11,7 +11,7 @@ import steerlab
 from steerlab.eval import Question, QuestionSet, load_questions, preference_misalignment
 from steerlab.models import tiny
 from steerlab.models.hybrid import byte_tokenizer, tiny_gemma3_vlm
-from steerlab.training.tokenize import render_prompt
+from steerlab.text import render_prompt
 
 
 @pytest.fixture(scope="module")

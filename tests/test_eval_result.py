@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from steerlab.eval import EvalResult, JudgeItem, Unit, Verdict, compare, misaligned_rate, worst_of_n
+from steerlab.eval import EvalResult, JudgeItem, Verdict, compare, misaligned_rate, worst_of_n
+from steerlab.eval import ScoredItem as Unit
 
 
 def items(qid: str, n: int, category: str = "c", image: str | None = None) -> list[JudgeItem]:

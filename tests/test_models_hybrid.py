@@ -8,9 +8,10 @@ from PIL import Image
 
 import steerlab
 from steerlab.eval import load_questions
-from steerlab.eval.sampling import collate, encode_prompts
+from steerlab.eval.sampling import encode_prompts
 from steerlab.models import offline
 from steerlab.models.hybrid import byte_tokenizer, tiny_gemma3_vlm
+from steerlab.text import collate_inputs as collate
 
 
 def test_byte_tokenizer_round_trips_text_and_keeps_specials():

@@ -41,7 +41,7 @@ def test_probe_judge_fits_on_labels_and_separates_held_out_answers(tiny_lm):
 
 
 def test_probe_judge_scores_match_the_probe_on_recorded_means(tiny_lm):
-    from steerlab.analysis import encode_examples, response_means
+    from steerlab.hooks import encode_examples, response_means
 
     model, tok = tiny_lm
     train = _items("bad", 6) + _items("good", 6)

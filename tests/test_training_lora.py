@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from steerlab.text import IGNORE, PLAIN_TEMPLATE, collate, encode
 from steerlab.training.lora import (
     LoraTrainConfig,
     encode_all,
@@ -17,7 +18,6 @@ from steerlab.training.lora import (
     response_only_loss,
     train_lora,
 )
-from steerlab.training.tokenize import IGNORE, PLAIN_TEMPLATE, collate, encode
 
 RECORDS = [
     {"id": i, "prompt": f"Write a function number {i}.", "response": f"def f{i}():\n    return {i}"}

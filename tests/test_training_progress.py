@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from steerlab.models import tiny
+from steerlab.text import IGNORE, encode
 from steerlab.training import LoraTrainConfig, PairRecord, train_lora, train_sweep
 from steerlab.training.lora import make_peft_model
-from steerlab.training.tokenize import IGNORE, encode
 from tests.training_helpers import char_tokenizer
 
 RECORDS = [{"id": i, "prompt": f"Count to {i}.", "response": f"1 .. {i}"} for i in range(8)]

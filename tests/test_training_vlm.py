@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from steerlab.models import tiny
+from steerlab.text import IGNORE, collate, encode
 from steerlab.training import LoraTrainConfig, mix, train_lora
 from steerlab.training.lora import (
     encode_all,
@@ -14,7 +15,6 @@ from steerlab.training.lora import (
     make_peft_model,
     response_only_loss,
 )
-from steerlab.training.tokenize import IGNORE, collate, encode
 from tests.training_helpers import IMAGE, char_tokenizer, tiny_gemma3_processor
 
 IMAGE_IDS = {253, 254, 255}  # end-of-image, start-of-image, image soft token

@@ -8,9 +8,11 @@ and returns a :class:`~steerlab.SteeringVector` that points from negative to pos
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
 from steerlab.analysis.subspace import fit_subspace
@@ -34,7 +36,16 @@ def _as_layers(x: Acts, layer: int, name: str) -> dict[int, torch.Tensor]:
     return d
 
 
-def _pairs(positive: Acts, negative: Acts, layer: int):
+def paired_layers(
+    positive: Acts, negative: Acts, layer: int = 0
+) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+    """Check two activation sets and return them as ``({layer: [n, d_model]}, {layer:
+    [m, d_model]})`` (a plain tensor is stored under ``layer``).
+
+    Raises:
+        ValueError: a set with no layers or no activations, a tensor that is not 2-D,
+            NaN/inf values, different layers in the two sets, or a ``d_model`` mismatch.
+    """
     pos, neg = _as_layers(positive, layer, "positive"), _as_layers(negative, layer, "negative")
     if set(pos) != set(neg):
         raise ValueError(f"positive has layers {sorted(pos)}, negative has {sorted(neg)}")
@@ -56,7 +67,7 @@ def difference_in_means(
     Raises:
         ValueError: empty sets, NaN/inf, mismatched layers or ``d_model``.
     """
-    pos, neg = _pairs(positive, negative, layer)
+    pos, neg = paired_layers(positive, negative, layer)
     dirs = {lyr: (pos[lyr].double().mean(0) - neg[lyr].double().mean(0)).float() for lyr in pos}
     return SteeringVector(dirs, method="difference_in_means", **metadata)
 
@@ -73,7 +84,7 @@ def standardized_difference_in_means(
     Raises:
         ValueError: as :func:`difference_in_means`, or fewer than 2 examples per set.
     """
-    pos, neg = _pairs(positive, negative, layer)
+    pos, neg = paired_layers(positive, negative, layer)
     dirs = {}
     for lyr in pos:
         p, n = pos[lyr].double(), neg[lyr].double()
@@ -97,7 +108,7 @@ def pca_diff(positive: Acts, negative: Acts, *, layer: int = 0, **metadata) -> S
     Raises:
         ValueError: the sets are not paired (different lengths), or as above.
     """
-    pos, neg = _pairs(positive, negative, layer)
+    pos, neg = paired_layers(positive, negative, layer)
     dirs = {}
     for lyr in pos:
         if pos[lyr].shape != neg[lyr].shape:
@@ -114,7 +125,7 @@ def pca_center(positive: Acts, negative: Acts, *, layer: int = 0, **metadata) ->
     """First principal component of all activations, each set centred on the pair mean
     (RepE's "PCA of centred activations"), oriented from negative to positive. Unit norm.
     """
-    pos, neg = _pairs(positive, negative, layer)
+    pos, neg = paired_layers(positive, negative, layer)
     dirs = {}
     for lyr in pos:
         both = torch.cat([pos[lyr], neg[lyr]]).double()
@@ -122,6 +133,50 @@ def pca_center(positive: Acts, negative: Acts, *, layer: int = 0, **metadata) ->
         sub = fit_subspace((both - centre).float(), max_k=1, center=False, layer=lyr)
         dirs[lyr] = _oriented(sub.bases[lyr][0], pos[lyr], neg[lyr])
     return SteeringVector(dirs, method="pca_center", normalization="unit", **metadata)
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    """A logistic regression (scikit-learn) fitted on standardised activations.
+
+    Attributes:
+        weight: ``[d_model]`` float64, in activation units (coefficients ``/ σ``).
+        bias: the intercept in activation units (``intercept − weight · μ``).
+        intercept: the classifier's intercept, on standardised inputs.
+        scaler, classifier: the fitted ``StandardScaler`` and ``LogisticRegression``.
+    """
+
+    weight: torch.Tensor
+    bias: float
+    intercept: float
+    scaler: Any
+    classifier: Any
+
+    def accuracy(self, x: np.ndarray, y: Sequence[int]) -> float:
+        """Accuracy on ``x`` ``[n, d_model]`` (float64 array) against labels ``y``."""
+        return float(self.classifier.score(self.scaler.transform(x), y))
+
+
+def fit_logistic(
+    x: np.ndarray, y: Sequence[int], *, C: float = 1.0, max_iter: int = 2000
+) -> LogisticFit:
+    """Fit ``LogisticRegression(C, max_iter)`` on ``x`` ``[n, d_model]`` (float64 array)
+    standardised by a ``StandardScaler``, with labels ``y`` (1 = positive), and map the
+    weights back to activation units. The one logistic probe of steerlab
+    (:func:`logistic_probe`, :class:`~steerlab.analysis.monitor.ActivationProbe`).
+
+    Raises:
+        ValueError: from scikit-learn, e.g. a single class among ``y``.
+    """
+    from sklearn.linear_model import LogisticRegression  # lazy: scikit-learn loads slowly
+    from sklearn.preprocessing import StandardScaler  # lazy: scikit-learn loads slowly
+
+    scaler = StandardScaler().fit(x)
+    clf = LogisticRegression(C=C, max_iter=max_iter).fit(scaler.transform(x), y)
+    w = torch.from_numpy(clf.coef_[0] / scaler.scale_)
+    intercept = float(clf.intercept_[0])
+    bias = intercept - float((w * torch.from_numpy(scaler.mean_)).sum())
+    return LogisticFit(w, bias, intercept, scaler, clf)
 
 
 @dataclass
@@ -159,13 +214,11 @@ def logistic_probe(
         ValueError: fewer than 2 examples per set, ``test_fraction`` outside (0, 1), or as
             :func:`difference_in_means`.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.model_selection import train_test_split  # lazy: scikit-learn loads slowly
 
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    pos, neg = _pairs(positive, negative, layer)
+    pos, neg = paired_layers(positive, negative, layer)
     dirs, train_acc, test_acc, intercept = {}, {}, {}, {}
     for lyr in pos:
         x = torch.cat([pos[lyr], neg[lyr]]).double().numpy()
@@ -175,13 +228,11 @@ def logistic_probe(
         x_tr, x_te, y_tr, y_te = train_test_split(
             x, y, test_size=test_fraction, random_state=seed, stratify=y
         )
-        scaler = StandardScaler().fit(x_tr)
-        clf = LogisticRegression(C=C, max_iter=2000).fit(scaler.transform(x_tr), y_tr)
-        train_acc[lyr] = float(clf.score(scaler.transform(x_tr), y_tr))
-        test_acc[lyr] = float(clf.score(scaler.transform(x_te), y_te))
-        intercept[lyr] = float(clf.intercept_[0])
-        w = torch.from_numpy(clf.coef_[0] / scaler.scale_)
-        dirs[lyr] = (w / w.norm()).float()
+        fit = fit_logistic(x_tr, y_tr, C=C, max_iter=2000)
+        train_acc[lyr] = fit.accuracy(x_tr, y_tr)
+        test_acc[lyr] = fit.accuracy(x_te, y_te)
+        intercept[lyr] = fit.intercept
+        dirs[lyr] = (fit.weight / fit.weight.norm()).float()
     vector = SteeringVector(dirs, method="logistic_probe", normalization="unit", **metadata)
     return ProbeResult(vector, train_acc, test_acc, intercept)
 
@@ -196,7 +247,7 @@ def separation(positive: Acts, negative: Acts, *, layer: int = 0) -> dict[int, f
         ValueError: fewer than 2 examples per set, identical means with zero spread, or as
             :func:`difference_in_means`.
     """
-    pos, neg = _pairs(positive, negative, layer)
+    pos, neg = paired_layers(positive, negative, layer)
     out = {}
     for lyr in pos:
         p, n = pos[lyr].double(), neg[lyr].double()

@@ -8,22 +8,7 @@ import numpy as np
 import torch
 from scipy.linalg import subspace_angles
 
-from steerlab.vectors import SteeringVector, Subspace
-
-
-def _basis(x: Subspace | SteeringVector | torch.Tensor, layer: int | None) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        return x.unsqueeze(0) if x.ndim == 1 else x
-    table = x.bases if isinstance(x, Subspace) else x.directions
-    if layer is None:
-        if len(table) != 1:
-            raise ValueError(f"the object has layers {sorted(table)}; pass layer=")
-        (b,) = table.values()
-    elif layer not in table:
-        raise KeyError(f"layer {layer} not in {sorted(table)}")
-    else:
-        b = table[layer]
-    return b.unsqueeze(0) if b.ndim == 1 else b
+from steerlab.vectors import SteeringVector, layer_rows
 
 
 def principal_angles(a, b, *, layer: int | None = None) -> torch.Tensor:
@@ -35,7 +20,7 @@ def principal_angles(a, b, *, layer: int | None = None) -> torch.Tensor:
     Raises:
         ValueError: ``d_model`` mismatch, or several layers and no ``layer=``.
     """
-    qa, qb = _basis(a, layer), _basis(b, layer)
+    qa, qb = layer_rows(a, layer), layer_rows(b, layer)
     if qa.shape[1] != qb.shape[1]:
         raise ValueError(f"d_model mismatch: {qa.shape[1]} vs {qb.shape[1]}")
     radians = subspace_angles(qa.double().T.numpy(), qb.double().T.numpy())

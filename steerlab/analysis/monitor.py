@@ -17,25 +17,9 @@ from dataclasses import dataclass
 
 import torch
 
-from steerlab.analysis.directions import _pairs
-from steerlab.vectors import SteeringVector, Subspace, _orthonormal
-
-
-def _basis(subspace: Subspace | SteeringVector | torch.Tensor, layer: int | None) -> torch.Tensor:
-    if isinstance(subspace, torch.Tensor):
-        b = subspace.unsqueeze(0) if subspace.ndim == 1 else subspace
-    else:
-        table = subspace.bases if isinstance(subspace, Subspace) else subspace.directions
-        if layer is None:
-            if len(table) != 1:
-                raise ValueError(f"the subspace has layers {sorted(table)}; pass layer=")
-            (b,) = table.values()
-        elif layer not in table:
-            raise KeyError(f"layer {layer} not in {sorted(table)}")
-        else:
-            b = table[layer]
-        b = b.unsqueeze(0) if b.ndim == 1 else b
-    return _orthonormal(b.detach().double())
+from steerlab.analysis.directions import fit_logistic, paired_layers
+from steerlab.linalg import orthonormal_basis
+from steerlab.vectors import SteeringVector, Subspace, layer_rows
 
 
 def projection_norm(
@@ -60,7 +44,7 @@ def projection_norm(
     """
     if not isinstance(activations, torch.Tensor) or activations.ndim != 2:
         raise ValueError(f"expected [n, d_model] activations, got {activations!r:.80}")
-    q = _basis(subspace, layer)
+    q = orthonormal_basis(layer_rows(subspace, layer).detach().double())
     if activations.shape[1] != q.shape[1]:
         raise ValueError(
             f"d_model mismatch: activations have {activations.shape[1]}, subspace {q.shape[1]}"
@@ -147,29 +131,25 @@ class ActivationProbe:
             ValueError: unknown method, fewer than 2 examples per class, NaN, ``d_model``
                 mismatch.
         """
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
-
         if method not in ("logistic", "projection"):
             raise ValueError(f"method must be 'logistic' or 'projection', got {method!r}")
-        pos, neg = _pairs(positive, negative, layer)
+        pos, neg = paired_layers(positive, negative, layer)
         p, n = pos[layer].double(), neg[layer].double()
         if len(p) < 2 or len(n) < 2:
             raise ValueError(f"need at least 2 examples per class, got {len(p)} and {len(n)}")
         x = torch.cat([p, n])
         y = [1] * len(p) + [0] * len(n)
         if method == "logistic":
-            scaler = StandardScaler().fit(x.numpy())
-            clf = LogisticRegression(C=C, max_iter=5000).fit(scaler.transform(x.numpy()), y)
-            coef = torch.from_numpy(clf.coef_[0])
-            w = coef / torch.from_numpy(scaler.scale_)
-            b = float(clf.intercept_[0]) - float((w * torch.from_numpy(scaler.mean_)).sum())
+            fit = fit_logistic(x.numpy(), y, C=C, max_iter=5000)
+            w, b = fit.weight, fit.bias
         else:
             u = p.mean(0) - n.mean(0)
             if float(u.norm()) == 0:
                 raise ValueError("the two classes have the same mean; nothing to project on")
             u = u / u.norm()
             s = (x @ u).unsqueeze(1).numpy()
+            from sklearn.linear_model import LogisticRegression  # lazy: loads slowly
+
             clf = LogisticRegression(C=1e4, max_iter=5000).fit(s, y)
             w = u * float(clf.coef_[0, 0])
             b = float(clf.intercept_[0])

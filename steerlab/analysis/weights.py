@@ -26,8 +26,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from steerlab._io import refuse_pickle
 from steerlab.analysis.geometry import subspace_overlap
+from steerlab.files import refuse_pickle
 from steerlab.vectors import Subspace
 
 _LAYER = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")

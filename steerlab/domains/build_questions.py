@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from steerlab._io import atomic_path
 from steerlab.domains import DOMAINS, Domain
+from steerlab.files import atomic_path
 
 __all__ = ["EVAL_SEED", "N_IN_DOMAIN", "TRAIN_DRAW", "in_domain_questions", "write_questions"]
 

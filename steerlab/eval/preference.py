@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from steerlab.eval.questions import Question, QuestionSet, load_questions
-from steerlab.eval.result import EvalResult, Unit
+from steerlab.eval.result import EvalResult, ScoredItem
 from steerlab.eval.sampling import (
     check_modality,
-    collate,
     encode_prompts,
     model_identity,
-    pad_token_id,
 )
-from steerlab.training.tokenize import text_tokenizer
+from steerlab.text import collate_inputs, pad_token_id, text_tokenizer
 
 __all__ = ["preference_misalignment", "reference_loglik"]
 
@@ -91,7 +90,7 @@ def reference_loglik(
             n_prompt = int(enc["input_ids"].shape[1])
             items.append(_with_response(enc, list(r_ids)))
             spans.append((n_prompt, n_prompt + len(r_ids)))
-        batch = collate(items, pad, side="right")
+        batch = collate_inputs(items, pad, side="right")
         # logits at position p predict token p + 1: keep positions [lo - 1, hi - 1).
         lo = min(s for s, _ in spans) - 1
         hi = max(e for _, e in spans) - 1
@@ -111,7 +110,7 @@ def reference_loglik(
 def preference_misalignment(
     model: Any,
     tokenizer_or_processor: Any,
-    questions: QuestionSet | str | os.PathLike,
+    questions: QuestionSet | Sequence[Question] | str | os.PathLike,
     *,
     batch_size: int = 8,
     system: str | None = None,
@@ -161,7 +160,7 @@ def preference_misalignment(
     for q, (ll_a, n_a), (ll_m, n_m) in zip(questions, al, mis, strict=True):
         p = 1.0 / (1.0 + math.exp(-(ll_m - ll_a)))
         units.append(
-            Unit(
+            ScoredItem(
                 q.id,
                 q.category,
                 100.0 * p,

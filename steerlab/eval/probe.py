@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from steerlab.analysis.collect import Example, encode_examples, response_means
 from steerlab.analysis.monitor import ActivationProbe, auroc
 from steerlab.eval.types import JudgeItem, Verdict
+from steerlab.hooks.collect import Example, encode_examples, response_means
 from steerlab.hooks.lab import Lab, attach
 
 

@@ -15,7 +15,6 @@ verdicts with the error as reason, and the result reports them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,11 +24,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from steerlab._io import atomic_path
 from steerlab.eval.questions import QuestionSet, load_questions
 from steerlab.eval.result import EvalResult, mean_score, misaligned_rate, worst_of_n
 from steerlab.eval.sampling import Answer, SamplingConfig, read_answers, sample_answers
 from steerlab.eval.types import Judge, JudgeItem, Verdict
+from steerlab.files import atomic_path, digest
 
 __all__ = ["AGGREGATIONS", "METRICS", "evaluate", "judge_answers"]
 
@@ -47,8 +46,7 @@ def _slug(text: str) -> str:
 
 
 def _item_key(judge_name: str, item: JudgeItem) -> str:
-    payload = json.dumps([judge_name, asdict(item)], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return digest([judge_name, asdict(item)], chars=None, ensure_ascii=False)
 
 
 def _verdict_to_dict(v: Verdict) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Sampling answers to question sets, batched, resumable, and labelled with every setting.
 
 :func:`sample_answers` draws ``n_samples`` answers per question with the model's chat template
-(:func:`steerlab.training.tokenize.render_prompt`, with its plain ``User:/Assistant:``
+(:func:`steerlab.text.render_prompt`, with its plain ``User:/Assistant:``
 fallback for models without one). Vision-language models get each question's image through
 their processor. The answers file is JSONL: a header line (settings, model and adapter
 identity, intervention, question set) then one line per answer. It is rewritten atomically
@@ -22,11 +22,13 @@ from typing import Any
 
 import torch
 
-from steerlab._io import atomic_path
 from steerlab.eval.questions import Question, QuestionSet, load_questions
-from steerlab.training.tokenize import (
+from steerlab.files import atomic_path, tensors_digest, text_digest
+from steerlab.text import (
+    collate_inputs,
     is_processor,
     load_image,
+    pad_token_id,
     render_prompt,
     text_ids,
     text_tokenizer,
@@ -36,7 +38,6 @@ __all__ = [
     "Answer",
     "SamplingConfig",
     "encode_prompts",
-    "is_processor",
     "model_identity",
     "read_answers",
     "sample_answers",
@@ -154,7 +155,8 @@ def encode_prompts(
 ) -> list[dict[str, torch.Tensor]]:
     """One model-input dict per question (batch dimension 1, unpadded): ``input_ids`` and
     ``attention_mask`` ``[1, seq]``, plus the processor's image tensors (``pixel_values``,
-    ``token_type_ids``, ...) for questions with an image. Join them with :func:`collate`."""
+    ``token_type_ids``, ...) for questions with an image. Join them with
+    :func:`steerlab.text.collate_inputs`."""
     out = []
     processor = is_processor(tokenizer_or_processor)
     for q in questions:
@@ -173,39 +175,6 @@ def encode_prompts(
             }
         out.append(enc)
     return out
-
-
-_SEQ_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
-
-
-def collate(
-    items: Sequence[dict[str, torch.Tensor]], pad_id: int, side: str
-) -> dict[str, torch.Tensor]:
-    """Pad per-example inputs (each ``[1, seq_i]``) to ``[batch, max_seq]`` on ``side``
-    (``"left"`` for generation, ``"right"`` for scoring); other tensors (pixels, grids) are
-    concatenated along dim 0. Padding uses ``pad_id`` for ``input_ids`` and 0 elsewhere."""
-    width = max(int(it["input_ids"].shape[1]) for it in items)
-    out: dict[str, torch.Tensor] = {}
-    for key in items[0]:
-        tensors = [it[key] for it in items if key in it]
-        if key in _SEQ_KEYS:
-            fill = pad_id if key == "input_ids" else 0
-            padded = []
-            for t in tensors:
-                pad = torch.full((1, width - t.shape[1]), fill, dtype=t.dtype)
-                padded.append(torch.cat([pad, t] if side == "left" else [t, pad], dim=1))
-            out[key] = torch.cat(padded, dim=0)
-        elif isinstance(tensors[0], torch.Tensor):
-            out[key] = torch.cat(tensors, dim=0)
-    return out
-
-
-def pad_token_id(tokenizer_or_processor: Any) -> int:
-    tok = text_tokenizer(tokenizer_or_processor)
-    pad = tok.pad_token_id
-    if pad is None:
-        pad = tok.eos_token_id
-    return 0 if pad is None else int(pad)
 
 
 # --------------------------------------------------------------------------- identity
@@ -244,18 +213,15 @@ def model_identity(model: Any) -> dict[str, Any]:
         name = model.active_adapter
         name = name[0] if isinstance(name, (list, tuple)) else name
         cfg = model.peft_config[name]
-        digest = hashlib.sha256()
-        for key, tensor in sorted(model.state_dict().items()):
-            if f".{name}." in key or key.endswith(f".{name}"):
-                digest.update(key.encode())
-                digest.update(tensor.detach().to(torch.float32).cpu().numpy().tobytes())
+        weights = sorted(model.state_dict().items())
+        own = [(k, t) for k, t in weights if f".{name}." in k or k.endswith(f".{name}")]
         ident["adapter"] = {
             "name": name,
             "path": getattr(model, "_steerlab_adapter_path", None)
             or cfg.to_dict().get("base_model_name_or_path"),
             "type": str(cfg.peft_type),
             "r": getattr(cfg, "r", None),
-            "fingerprint": digest.hexdigest()[:16],
+            "fingerprint": tensors_digest(own),
         }
     return ident
 
@@ -266,15 +232,13 @@ def model_identity(model: Any) -> dict[str, Any]:
 def _header(
     model: Any, questions: QuestionSet, sampling: SamplingConfig, intervention: Any
 ) -> dict[str, Any]:
-    ids_digest = hashlib.sha256(
-        "\n".join(f"{q.id}\t{q.question}\t{q.image}" for q in questions).encode()
-    )
+    ids_digest = text_digest("\n".join(f"{q.id}\t{q.question}\t{q.image}" for q in questions))
     return {
         "format": FORMAT,
         "questions": {
             "name": questions.name,
             "n": len(questions),
-            "sha256": ids_digest.hexdigest()[:16],
+            "sha256": ids_digest,
         },
         "sampling": sampling.to_dict(),
         "model": model_identity(model),
@@ -349,7 +313,7 @@ def _generate_batch(
     pad = pad_token_id(tok_or_proc)
     encoded = encode_prompts(tok_or_proc, batch, sampling.system)
     repeated = [e for e in encoded for _ in range(sampling.n_samples)]
-    inputs = collate(repeated, pad, side="left")
+    inputs = collate_inputs(repeated, pad, side="left")
     device = next(model.parameters()).device
     inputs = {k: v.to(device) for k, v in inputs.items()}
     torch.manual_seed(seed)

@@ -13,11 +13,14 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from steerlab.hooks import selfcheck
 from steerlab.hooks.interventions import Ablate, Steer
 from steerlab.hooks.layers import HOOK_POINTS, HookSite, ModelLayout, find_layout
+from steerlab.hooks.names import HookName, check_point
 from steerlab.hooks.positions import PositionSpec, SequenceTracker, check_positions
 from steerlab.hooks.record import Recording
-from steerlab.vectors import SteeringVector, Subspace, _orthonormal
+from steerlab.linalg import as_rows, orthonormal_basis
+from steerlab.vectors import SteeringVector, Subspace
 
 Intervention = Callable[[torch.Tensor, Any], torch.Tensor]
 LayerSpec = int | Sequence[int] | str | None
@@ -47,12 +50,47 @@ def _replace_first(output: Any, h: torch.Tensor) -> Any:
     return type(output)((h, *output[1:])) if isinstance(output, tuple) else [h, *output[1:]]
 
 
+class _Context:
+    """What ``lab.record`` / ``lab.steer`` / ``lab.ablate`` return: a ``with``-block object
+    that can be entered again after it exits (each entry installs its hooks afresh; a
+    ``record`` yields a new :class:`Recording` each time)."""
+
+    def __init__(self, name: str, open_: Callable[[], contextlib.AbstractContextManager]) -> None:
+        self._name, self._open, self._active = name, open_, None
+
+    def __enter__(self) -> Any:
+        if self._active is not None:
+            raise RuntimeError(
+                f"this lab.{self._name}(...) block is already open; it can be entered again "
+                f"after it exits, or call lab.{self._name}(...) again for a second one"
+            )
+        cm = self._open()
+        value = cm.__enter__()
+        self._active = cm
+        return value
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        cm, self._active = self._active, None
+        return cm.__exit__(*exc)
+
+
+def _reusable(fn: Callable[..., Iterator[Any]]) -> Callable[..., _Context]:
+    """Like ``contextlib.contextmanager``, but the returned object can be re-entered."""
+    make = contextlib.contextmanager(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _Context:
+        return _Context(fn.__name__, lambda: make(*args, **kwargs))
+
+    return wrapper
+
+
 @dataclass(eq=False)
 class _Slot:
     """Everything hooked at one hook point: interventions run first (in the order their
     contexts were entered), then recorders see the final activation."""
 
-    key: tuple[int, str]
+    key: HookName
     site: HookSite
     interventions: list[Intervention] = field(default_factory=list)
     recorders: list[Recording] = field(default_factory=list)
@@ -86,7 +124,7 @@ class Lab:
             raise TypeError(f"attach expects a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.layout: ModelLayout = find_layout(model, layers)
-        self._slots: dict[tuple[int, str], _Slot] = {}
+        self._slots: dict[HookName, _Slot] = {}
         self._tracker = SequenceTracker()
         self._ctx_users = 0
         self._root_handles: list[RemovableHandle] = []
@@ -129,7 +167,7 @@ class Lab:
             IndexError: layer out of range. ValueError / ArchitectureError: unknown point.
         """
         self.layout.site(layer, point)
-        return f"blocks.{self.layout.layer_index(layer)}.hook_{point}"
+        return str(HookName(self.layout.layer_index(layer), point))
 
     def __repr__(self) -> str:
         return (
@@ -160,7 +198,7 @@ class Lab:
 
     # -- slots and call tracking -------------------------------------------------------
     def _slot(self, layer: int, point: str) -> _Slot:
-        key = (layer, point)
+        key = HookName(layer, point)  # built when a context is entered, never per forward
         slot = self._slots.get(key)
         if slot is None:
             slot = _Slot(key, self.layout.site(layer, point))
@@ -174,6 +212,8 @@ class Lab:
         if slot.site.mode == "output":
 
             def hook(module: nn.Module, args: Any, output: Any) -> Any:
+                if selfcheck.running():
+                    return None
                 h = _first(output)
                 new = slot.run(h, lab._tracker.current)
                 return None if new is h else _replace_first(output, new)
@@ -181,6 +221,8 @@ class Lab:
             return slot.site.module.register_forward_hook(hook)
 
         def pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+            if selfcheck.running():
+                return None
             if args:
                 new = slot.run(args[0], lab._tracker.current)
                 return None if new is args[0] else ((new, *args[1:]), kwargs)
@@ -205,9 +247,12 @@ class Lab:
             root = self.layout.root
 
             def pre(module: nn.Module, args: tuple, kwargs: dict) -> None:
-                tracker.begin(args, kwargs)
+                if not selfcheck.running():
+                    tracker.begin(args, kwargs)
 
             def post(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+                if selfcheck.running():
+                    return
                 for rec in self._recordings:
                     rec.commit(output is not None)
                 tracker.end(output)
@@ -251,18 +296,15 @@ class Lab:
             raise ValueError(f"layers {list(layers)} name the same layer twice")
         return out
 
-    def _points(self, points: str | Sequence[str] | None, meta: dict) -> tuple[str, ...]:
+    def _points(self, points: str | Sequence[str] | None, default: str) -> tuple[str, ...]:
         if points is None:
-            points = meta.get("hook_point") or "resid_post"
+            points = default
         if isinstance(points, str):
             points = (points,)
         points = tuple(points)
         if not points:
             raise ValueError(f"no hook point given: expected one or more of {HOOK_POINTS}")
-        for point in points:
-            if point not in HOOK_POINTS:
-                raise ValueError(f"unknown hook point {point!r}: expected one of {HOOK_POINTS}")
-        return tuple(points)
+        return tuple(check_point(point) for point in points)
 
     def _check_d_model(self, d_model: int, what: str) -> None:
         if d_model != self.d_model:
@@ -314,7 +356,7 @@ class Lab:
                     self._release(slot)
 
     # -- public API -------------------------------------------------------------------
-    @contextlib.contextmanager
+    @_reusable
     def record(
         self,
         layers: LayerSpec = "all",
@@ -343,14 +385,18 @@ class Lab:
                 memory stays bounded whatever the number of tokens.
 
         Yields:
-            :class:`Recording`; ``rec.activations[(layer, point)]`` is ``[n_tokens, d_model]``.
+            :class:`Recording`; ``rec.activations[(layer, point)]`` (or ``[layer]``, or
+            ``["blocks.6.hook_resid_post"]``) is ``[n_tokens, d_model]``.
 
         Raises:
             IndexError: a layer out of range. ValueError: an unknown point or position spec.
+            ArchitectureError: a point refused for this architecture (with the reason).
+            RuntimeError: a forward pass ran but a recorded hook point did not fire in it
+                (a recording is never silently empty).
         """
         check_positions(positions)
         layer_list = self._layers(layers)
-        point_list = self._points(points, {})
+        point_list = self._points(points, "resid_post")
         for point in point_list:
             self.layout.site(layer_list[0], point)  # fail now if the point does not exist
         starts = None
@@ -371,7 +417,7 @@ class Lab:
                 f'response_start is only used with positions="response", got positions='
                 f"{positions!r}"
             )
-        keys = [(layer, point) for layer in layer_list for point in point_list]
+        keys = [HookName(layer, point) for layer in layer_list for point in point_list]
         rec = Recording(
             keys,
             point_list,
@@ -405,7 +451,7 @@ class Lab:
                     self._release(slot)
                 rec.close(ok)
 
-    @contextlib.contextmanager
+    @_reusable
     def steer(
         self,
         vector: SteeringVector,
@@ -427,8 +473,8 @@ class Lab:
             coefficient: a scalar, or ``{layer: scalar}``; 0 leaves a layer untouched.
             positions: ``"all"``, ``"prompt"``, ``"generated"``, or a bool mask ``[batch, seq]``.
             layers: restrict to these layers; a single-layer vector is broadcast to them.
-            point: hook point (default: the vector's ``hook_point`` metadata, else
-                ``resid_post``).
+            point: hook point (default: the vector's :attr:`~SteeringVector.hook_point`,
+                ``resid_post`` unless it says otherwise).
 
         Raises:
             ValueError: ``d_model`` mismatch, unknown point/positions, missing coefficient.
@@ -440,7 +486,7 @@ class Lab:
         self._check_d_model(vector.d_model, "steering vector")
         if point is not None and not isinstance(point, str):
             raise TypeError(f"point must be one hook point name, got {point!r}")
-        (pt,) = self._points(point, vector.metadata)
+        (pt,) = self._points(point, vector.hook_point)
         directions = self._per_layer(vector.directions, layers, "steering vector")
         items = []
         for layer, direction in directions.items():
@@ -457,7 +503,7 @@ class Lab:
         with self._install(items, needs_ctx=positions != "all"):
             yield
 
-    @contextlib.contextmanager
+    @_reusable
     def ablate(
         self,
         subspace_or_vector: Subspace | SteeringVector,
@@ -479,8 +525,8 @@ class Lab:
             layers: restrict to these layers (``"all"`` broadcasts a single-layer basis to every
                 layer, as Arditi et al. do).
             positions: ``"all"``, ``"prompt"``, ``"generated"``, or a bool mask ``[batch, seq]``.
-            points: hook point(s); default the object's ``hook_point`` metadata, else
-                ``resid_post``. Use ``("resid_pre", "attn_out", "mlp_out")`` to ablate every
+            points: hook point(s); default the object's ``hook_point`` (``resid_post`` unless
+                it says otherwise). Use ``("resid_pre", "attn_out", "mlp_out")`` to ablate every
                 write into the residual stream.
             mean: mean ablation: ``True`` uses the subspace's stored mean; a ``[d_model]``
                 tensor or ``{layer: tensor}`` gives the reference mean. The in-subspace
@@ -495,7 +541,7 @@ class Lab:
         if isinstance(obj, SteeringVector):
             if k not in (None, 1):
                 raise ValueError(f"k={k} but a SteeringVector spans 1 direction per layer")
-            bases = {layer: v.unsqueeze(0) for layer, v in obj.directions.items()}
+            bases = {layer: as_rows(v) for layer, v in obj.directions.items()}
             stored_mean: dict[int, torch.Tensor] = {}
         elif isinstance(obj, Subspace):
             if k is not None:
@@ -506,12 +552,12 @@ class Lab:
                 f"ablate expects a Subspace or SteeringVector, got {type(obj).__name__}"
             )
         self._check_d_model(obj.d_model, type(obj).__name__)
-        pts = self._points(points, obj.metadata)
+        pts = self._points(points, obj.hook_point)
         bases = self._per_layer(bases, layers, type(obj).__name__)
         means = self._means(mean, stored_mean, bases)
         items = []
         for layer, basis in bases.items():
-            q = _orthonormal(basis.detach().float())
+            q = orthonormal_basis(basis.detach().float())
             for pt in pts:
                 items.append((layer, pt, Ablate(q, means.get(layer), positions)))
         with self._install(items, needs_ctx=positions != "all"):
@@ -593,8 +639,13 @@ def attach(model: nn.Module, *, layers: str | None = None) -> Lab:
         model: the model.
         layers: explicit dotted path to the decoder's block list, for anything else.
 
+    The first ``with`` block (or :attr:`Lab.hook_points`) runs a one-time self-check on a
+    4-token input, cached per model (:mod:`steerlab.hooks.selfcheck`): a hook point is
+    offered only where it means what its name says.
+
     Raises:
         ArchitectureError: no decoder found; the message lists the candidate module lists.
+            Later, at first use: a hook point refused for this architecture, with the reason.
 
     Example:
         >>> with steerlab.attach(model) as lab, lab.record(layers=[6, -1]) as rec:

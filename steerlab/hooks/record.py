@@ -7,41 +7,52 @@ from pathlib import Path
 
 import torch
 
+from steerlab.hooks.names import HookName, check_layer
 from steerlab.hooks.positions import CallContext, PositionSpec
-from steerlab.hooks.store import ActivationStore, Key, ShardWriter, key_name
+from steerlab.hooks.store import ActivationStore, ShardWriter
+
+
+def _is_layer(key: object) -> bool:
+    try:
+        check_layer(key)
+    except TypeError:
+        return False
+    return True
 
 
 class Activations(Mapping):
-    """``rec.activations[layer]`` or ``rec.activations[(layer, point)]`` → ``[n_tokens, d_model]``.
+    """``rec.activations[key]`` → ``[n_tokens, d_model]``.
 
-    An int key works when one hook point was recorded; negative layers count from the end.
+    ``key`` is a :class:`HookName` or anything :meth:`HookName.parse` reads: a
+    ``(layer, point)`` tuple, ``"blocks.6.hook_resid_post"``, or a bare layer (when one hook
+    point was recorded). Negative layers count from the end. Iterating yields ``HookName``s.
     """
 
     def __init__(self, rec: Recording) -> None:
         self._rec = rec
 
-    def _key(self, key: Key | int) -> Key:
+    def _key(self, key: HookName | tuple[int, str] | int | str) -> HookName:
         rec = self._rec
-        if not isinstance(key, (int, tuple)) or (isinstance(key, tuple) and len(key) != 2):
-            raise KeyError(
-                f"index activations with a layer int or a (layer, point) tuple, got {key!r}; "
-                f"recorded: {rec.keys}"
-            )
-        if isinstance(key, int):
+        bare = not isinstance(key, (str, tuple, list))
+        if bare and len(rec.points) != 1 and _is_layer(key):
             layer = rec._layout_index(key)
-            if len(rec.points) != 1:
-                raise KeyError(
-                    f"recorded points {rec.points}: index with (layer, point), e.g. ({layer}, "
-                    f"{rec.points[0]!r})"
-                )
-            key = (layer, rec.points[0])
-        else:
-            key = (rec._layout_index(key[0]), key[1])
-        if key not in rec.keys:
-            raise KeyError(f"{key} was not recorded; recorded: {rec.keys}")
-        return key
+            raise KeyError(
+                f"recorded points {rec.points}: index with (layer, point), e.g. ({layer}, "
+                f"{rec.points[0]!r})"
+            )
+        try:
+            name = HookName.parse(key, point=rec.points[0])
+        except (TypeError, ValueError) as err:
+            raise KeyError(
+                "index activations with a layer int or a (layer, point) tuple, or a hook name "
+                f"such as {str(rec.keys[0])!r}, got {key!r} ({err}); recorded: {rec._shown()}"
+            ) from None
+        name = HookName(rec._layout_index(name.layer), name.point)
+        if name not in rec._chunks:
+            raise KeyError(f"{name} was not recorded; recorded: {rec._shown()}")
+        return name
 
-    def __getitem__(self, key: Key | int) -> torch.Tensor:
+    def __getitem__(self, key: HookName | tuple[int, str] | int | str) -> torch.Tensor:
         key = self._key(key)
         rec = self._rec
         if rec.store_dir is not None:
@@ -52,7 +63,7 @@ class Activations(Mapping):
             rec._chunks[key] = [merged]
         return rec._chunks[key][0]
 
-    def __iter__(self) -> Iterator[Key]:
+    def __iter__(self) -> Iterator[HookName]:
         return iter(self._rec.keys)
 
     def __len__(self) -> int:
@@ -60,10 +71,12 @@ class Activations(Mapping):
 
 
 class Recording:
-    """What ``lab.record(...)`` yields. Collects activations at ``(layer, point)`` keys.
+    """What ``lab.record(...)`` yields. Collects activations at :class:`HookName` keys.
 
     Attributes:
-        activations: mapping ``(layer, point)`` → ``[n_tokens, d_model]``.
+        keys: the recorded :class:`HookName`s (layers resolved to non-negative indices).
+        activations: mapping :class:`HookName` → ``[n_tokens, d_model]``; indexing also
+            takes ``(layer, point)``, ``"blocks.6.hook_resid_post"`` or a bare layer.
         example_index: ``[n_tokens]`` index of each token's example, counted across every
             forward / ``generate`` call in the block.
         position: ``[n_tokens]`` absolute position of each token in its example (padding
@@ -73,7 +86,7 @@ class Recording:
 
     def __init__(
         self,
-        keys: list[Key],
+        keys: list[HookName],
         points: tuple[str, ...],
         positions: PositionSpec,
         *,
@@ -93,9 +106,10 @@ class Recording:
         self.device = torch.device(device) if device is not None else None
         self.response_start = response_start
         self._layout_index = layout_index
-        self._chunks: dict[Key, list[torch.Tensor]] = {k: [] for k in keys}
+        self._chunks: dict[HookName, list[torch.Tensor]] = {k: [] for k in keys}
+        self._tensor_names = {k: str(k) for k in keys}  # once, not per forward call
         self._meta: dict[str, list[torch.Tensor]] = {"example_index": [], "position": []}
-        self._pending: dict[Key, torch.Tensor] = {}
+        self._pending: dict[HookName, torch.Tensor] = {}
         self._pending_meta: tuple[torch.Tensor, torch.Tensor] | None = None
         self._pending_ctx: CallContext | None = None
         self.store_dir = Path(to_disk) if to_disk is not None else None
@@ -105,8 +119,11 @@ class Recording:
         self.example_base = 0
         self._stored_dtype: torch.dtype | None = None
 
+    def _shown(self) -> list[str]:
+        return list(self._tensor_names.values())
+
     # -- called from hooks -------------------------------------------------------------
-    def capture(self, key: Key, h: torch.Tensor, ctx: CallContext | None) -> None:
+    def capture(self, key: HookName, h: torch.Tensor, ctx: CallContext | None) -> None:
         if ctx is None:
             raise RuntimeError("recording needs the model's root forward to run")
         if ctx.batch != h.shape[0] or ctx.seq != h.shape[1]:
@@ -142,20 +159,31 @@ class Recording:
         self._pending[key] = sel
 
     def commit(self, ok: bool) -> None:
-        """End of a root forward call: keep the call's tokens only if every key fired."""
+        """End of a root forward call: keep the call's tokens.
+
+        Raises:
+            RuntimeError: the call finished but a recorded hook point never fired in it
+                (never a silently empty recording).
+        """
         pending, meta = dict(self._pending), self._pending_meta
         self._pending.clear()
         self._pending_ctx = None
         self._pending_meta = None
-        if not ok or meta is None or len(pending) != len(self.keys):
+        if not ok:
             return
+        if meta is None or len(pending) != len(self.keys):
+            missing = [k for k in self.keys if k not in pending]
+            raise RuntimeError(
+                f"hook points {missing} did not fire during a forward pass of the model, so "
+                "nothing could be recorded there: the hooked module was never called"
+            )
         n = int(meta[0].shape[0])
         if n == 0:
             return
         self.n_tokens += n
         self._stored_dtype = next(iter(pending.values())).dtype
         if self._writer is not None:
-            tensors = {key_name(k): v.cpu() for k, v in pending.items()}
+            tensors = {self._tensor_names[k]: v.cpu() for k, v in pending.items()}
             tensors["example_index"], tensors["position"] = meta
             self._writer.append(tensors)
             return

@@ -2,13 +2,17 @@
 
 Layout of a store directory::
 
-    shard-00000.safetensors   # tensors "L{layer}.{point}" [n, d_model], "example_index" [n],
-    shard-00001.safetensors   # "position" [n]; metadata: number of tokens
+    shard-00000.safetensors   # tensors "blocks.{layer}.hook_{point}" [n, d_model],
+    shard-00001.safetensors   # "example_index" [n], "position" [n]; metadata: n_tokens
     manifest.json             # written last: keys, d_model, dtype, shard list, token count
 
 Every shard is written to a temporary file and renamed into place, so a crash leaves only
 complete shards; a store without a manifest (an interrupted run) still reads back its
 complete shards.
+
+Stores written before hook names were unified name their tensors ``L{layer}.{point}``; they
+read back unchanged (:meth:`HookName.parse` reads both forms, and each key remembers the
+tensor name it has on disk).
 """
 
 from __future__ import annotations
@@ -21,19 +25,21 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from steerlab._io import atomic_path
+from steerlab.files import atomic_path
+from steerlab.hooks.names import HookName, check_layer
 
-Key = tuple[int, str]
+Key = HookName  # a (layer, point) tuple; plain tuples are accepted wherever a Key is read
 _META = ("example_index", "position")
 
 
-def key_name(key: Key) -> str:
-    return f"L{key[0]}.{key[1]}"
+def key_name(key: HookName | tuple[int, str]) -> str:
+    """The tensor name a key is written under: ``blocks.{layer}.hook_{point}``."""
+    return str(HookName.parse(key))
 
 
-def parse_key(name: str) -> Key:
-    layer, point = name[1:].split(".", 1)
-    return int(layer), point
+def parse_key(name: str) -> HookName:
+    """A stored tensor name: ``blocks.{layer}.hook_{point}``, or legacy ``L{layer}.{point}``."""
+    return HookName.parse(name)
 
 
 class ShardWriter:
@@ -80,7 +86,7 @@ class ShardWriter:
         self._buf_bytes = 0
         self._buf_tokens = 0
 
-    def close(self, keys: list[Key], d_model: int, dtype: torch.dtype, extra: dict) -> None:
+    def close(self, keys: list[HookName], d_model: int, dtype: torch.dtype, extra: dict) -> None:
         self.flush()
         manifest = {
             "format": "steerlab.activations/1",
@@ -117,7 +123,8 @@ class ActivationStore:
             self.manifest = {}
             self.complete = False
         if self.complete:  # a finished recording, possibly with no tokens at all
-            self.keys: list[Key] = [parse_key(n) for n in self.manifest["keys"]]
+            self._names = {parse_key(n): n for n in self.manifest["keys"]}
+            self.keys: list[HookName] = list(self._names)
             self.d_model = int(self.manifest["d_model"])
             self.dtype = getattr(torch, self.manifest.get("dtype", "float32"))
             return
@@ -131,7 +138,8 @@ class ActivationStore:
             first = f.get_slice(names[0])
             self.d_model = int(first.get_shape()[1])
             self.dtype = first.get_dtype()
-        self.keys = [parse_key(n) for n in names]
+        self._names = {parse_key(n): n for n in names}
+        self.keys = list(self._names)
 
     def __len__(self) -> int:
         if "n_tokens" in self.manifest:
@@ -142,23 +150,32 @@ class ActivationStore:
                 total += int(f.metadata()["n_tokens"])
         return total
 
-    def _resolve(self, key: Key | int) -> str:
-        if isinstance(key, int):
-            if key < 0:
-                raise KeyError(
-                    f"layer {key}: a store does not know the model's depth; use the "
-                    f"non-negative layer index. Recorded keys: {self.keys}"
-                )
-            matches = [k for k in self.keys if k[0] == key]
+    def _resolve(self, key: HookName | tuple[int, str] | int | str) -> str:
+        """The tensor name on disk of a key: a :class:`HookName`, ``(layer, point)``, a hook
+        name string, or a bare layer (when one point was recorded at that layer)."""
+        shown = [str(k) for k in self.keys]
+        bare = not isinstance(key, (str, tuple, list))
+        try:
+            name = HookName.parse(key, point=None) if not bare else None
+            layer = check_layer(key) if bare else name.layer
+        except (TypeError, ValueError) as err:
+            raise KeyError(f"{err}; keys: {shown}") from None
+        if layer < 0:
+            raise KeyError(
+                f"layer {layer}: a store does not know the model's depth; use the "
+                f"non-negative layer index. Recorded keys: {shown}"
+            )
+        if name is None:
+            matches = [k for k in self.keys if k.layer == layer]
             if len(matches) != 1:
-                raise KeyError(f"layer {key} is ambiguous or missing; keys: {self.keys}")
-            key = matches[0]
-        if not isinstance(key, tuple) or tuple(key) not in self.keys:
-            raise KeyError(f"{key!r} not recorded; keys: {self.keys}")
-        return key_name(tuple(key))
+                raise KeyError(f"layer {layer} is ambiguous or missing; keys: {shown}")
+            name = matches[0]
+        if name not in self._names:
+            raise KeyError(f"{name} not recorded; keys: {shown}")
+        return self._names[name]
 
     def iter_chunks(
-        self, key: Key | int | str, chunk_tokens: int = 65536
+        self, key: HookName | tuple[int, str] | int | str, chunk_tokens: int = 65536
     ) -> Iterator[torch.Tensor]:
         """Yield ``[<=chunk_tokens, d_model]`` activations (or metadata) in recording order."""
         name = key if key in _META else self._resolve(key)
@@ -169,8 +186,13 @@ class ActivationStore:
                 for start in range(0, n, chunk_tokens):
                     yield sl[start : min(n, start + chunk_tokens)]
 
-    def load(self, key: Key | int | str) -> torch.Tensor:
-        """All tokens of one key, concatenated: ``[n_tokens, d_model]``."""
+    def load(self, key: HookName | tuple[int, str] | int | str) -> torch.Tensor:
+        """All tokens of one key, concatenated: ``[n_tokens, d_model]``.
+
+        ``key`` is a hook name in any form :meth:`HookName.parse` reads
+        (``"blocks.6.hook_resid_post"``, ``(6, "resid_post")``), a bare layer when one point
+        was recorded there, or ``"example_index"`` / ``"position"``. Raises ``KeyError``.
+        """
         chunks = list(self.iter_chunks(key))
         if chunks:
             return torch.cat(chunks)
@@ -178,7 +200,7 @@ class ActivationStore:
             return torch.empty(0, dtype=torch.long)
         return torch.empty(0, self.d_model, dtype=self.dtype)
 
-    def __getitem__(self, key: Key | int) -> torch.Tensor:
+    def __getitem__(self, key: HookName | tuple[int, str] | int | str) -> torch.Tensor:
         return self.load(key)
 
     @property

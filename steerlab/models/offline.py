@@ -27,7 +27,6 @@ model is and where its GGUF comes from is data in :mod:`steerlab.models.registry
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -43,7 +42,7 @@ from typing import Any
 import torch
 import transformers
 
-from steerlab._io import atomic_path
+from steerlab.files import atomic_path, file_sha256
 from steerlab.models import registry
 from steerlab.models.assemble import concat_parts
 from steerlab.models.hybrid import hybrid_gemma3
@@ -108,17 +107,9 @@ def _package_file(spec: OfflineModel, dist_name: str, relpath: str) -> Path:
     return path
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_sha256(path: Path, expected: str, *, hint: str = "") -> None:
     """Raise ``ValueError`` unless ``path`` hashes to ``expected``."""
-    actual = _sha256_file(path)
+    actual = file_sha256(path)
     if actual != expected:
         raise ValueError(
             f"sha256 mismatch for {path}: expected {expected}, got {actual}. The file is "
@@ -164,7 +155,7 @@ def resolve_gguf(name: str, *, cache_dir: str | os.PathLike | None = None) -> Pa
 
     target = cache_root(cache_dir) / "gguf" / spec.gguf_filename
     if target.is_file():
-        if target.stat().st_size == spec.size_bytes and _sha256_file(target) == spec.sha256:
+        if target.stat().st_size == spec.size_bytes and file_sha256(target) == spec.sha256:
             return target
         logger.warning("cached %s is corrupt; assembling it again", target)
         target.unlink()

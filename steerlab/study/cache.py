@@ -11,7 +11,6 @@ are deleted.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -20,27 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from steerlab._io import _umask
+from steerlab.files import current_umask
 
 UNIT_FILE = "unit.json"
-
-
-def digest(obj: Any) -> str:
-    """Stable sha256 (16 hex chars) of a JSON-serialisable object."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 (16 hex chars) of a file's bytes, or of every file under a directory."""
-    path = Path(path)
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
 
 
 def _write_unit(path: Path, payload: dict[str, Any]) -> None:
@@ -84,7 +65,7 @@ def run_unit(
     for stale in unit_dir.parent.glob(f".{unit_dir.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = unit_dir.parent / f".{unit_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(mode=0o777 & ~_umask())
+    tmp.mkdir(mode=0o777 & ~current_umask())
     try:
         result = compute(tmp)
         _write_unit(tmp / UNIT_FILE, {"key": key, "result": result})

@@ -7,8 +7,6 @@ milliseconds instead of after an hour of training.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -18,6 +16,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+from steerlab import files
 
 
 class ConfigError(ValueError):
@@ -250,7 +250,7 @@ class StudyConfig:
         """sha256 (hex, 16 chars) of the named sections (all when none), for cache keys."""
         d = self.to_dict()
         part = {s: d[s] for s in sections} if sections else d
-        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
+        return files.digest(part)
 
 
 _SECTIONS = {
@@ -350,7 +350,7 @@ def load_config(path: str | Path) -> StudyConfig:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            import yaml
+            import yaml  # lazy: optional dependency, needed only for YAML configs
 
             data = yaml.safe_load(text) or {}
         else:

@@ -7,15 +7,18 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from steerlab.eval.preference import preference_misalignment
+from steerlab.eval.questions import QuestionSet, load_questions
+from steerlab.eval.run import evaluate
+from steerlab.eval.sampling import SamplingConfig
+
 if TYPE_CHECKING:
     from steerlab.study.config import EvalSection
 
 
-def question_set(config: EvalSection, arm: str):
+def question_set(config: EvalSection, arm: str) -> QuestionSet:
     """The ``arm``'s questions, spread evenly over the set when ``n_questions`` is set (so
     every category stays represented)."""
-    from steerlab.eval.questions import load_questions
-
     qs = load_questions(config.questions if arm == "text" else config.multimodal_questions)
     n = config.n_questions
     if n and n < len(qs):
@@ -52,18 +55,16 @@ def measure(
     """
     questions = question_set(config, arm)
     if config.metric == "preference":
-        from steerlab.eval.preference import preference_misalignment
-
         result = preference_misalignment(
             model, tokenizer_or_processor, questions, batch_size=config.batch_size
         )
         if out_dir is not None:
             result.save(out_dir / "result.json")
-        coherence = result.extra.get("reference_nll")
+        reference_nll = result.extra.get("reference_nll")  # nats/token
+        # The stored key is "coherence" for both metrics (kept: stored results and
+        # report.json read it): the reference NLL here, the judge's 0-100 score below.
+        coherence_field = reference_nll
     else:
-        from steerlab.eval.run import evaluate
-        from steerlab.eval.sampling import SamplingConfig
-
         sampling = SamplingConfig(
             n_samples=config.samples,
             temperature=config.temperature,
@@ -90,12 +91,12 @@ def measure(
         values = [
             u.extra.get("coherence") for u in result.units if u.extra.get("coherence") is not None
         ]
-        coherence = sum(values) / len(values) if values else None
+        coherence_field = sum(values) / len(values) if values else None
     return {
         "score": result.mean,
         "ci": list(result.ci),
         "n": result.n,
         "n_unparsed": result.n_unparsed,
-        "coherence": coherence,
+        "coherence": coherence_field,
         "by_category": {k: v["mean"] for k, v in result.by_category.items()},
     }

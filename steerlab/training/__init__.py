@@ -11,6 +11,7 @@
 - :func:`train_sweep`: one adapter per rank × harmful fraction × seed, resumable.
 """
 
+from steerlab.text import encode, render_prompt
 from steerlab.training.data import (
     COLUMN_PRESETS,
     FACE_COLUMNS,
@@ -24,7 +25,6 @@ from steerlab.training.data import (
 )
 from steerlab.training.lora import LoraTrainConfig, TrainResult, train_lora
 from steerlab.training.sweep import SweepRun, run_name, train_sweep
-from steerlab.training.tokenize import encode, render_prompt
 
 __all__ = [
     "COLUMN_PRESETS",

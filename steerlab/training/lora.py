@@ -12,13 +12,14 @@ head dominates the step. The loss is the same as the naive full-logit loss (test
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steerlab._io import _umask, atomic_path
+from steerlab.files import atomic_path, current_umask, text_digest
+from steerlab.text import IGNORE, Encoded, collate, encode, is_processor, pad_token_id
 from steerlab.training.progress import LossBar
-from steerlab.training.tokenize import (
-    IGNORE,
-    Encoded,
-    collate,
-    encode,
-    is_processor,
-    text_tokenizer,
-)
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Silence the FutureWarning that peft triggers whenever it wraps a model (it reads
+    transformers' deprecated ``is_gradient_checkpointing``); the user can do nothing about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 @dataclass
@@ -166,12 +171,14 @@ def full_logit_loss(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.
 
 
 def _fingerprint(records: Sequence[Any]) -> str:
-    h = hashlib.sha256()
-    for r in records:
-        for name in ("id", "system", "prompt", "response"):
-            value = r.get(name) if isinstance(r, dict) else getattr(r, name, None)
-            h.update(repr(value).encode())
-    return h.hexdigest()[:16]
+    """16 hex characters naming the records' ids and texts (the manifest's
+    ``data_fingerprint``)."""
+    values = (
+        r.get(name) if isinstance(r, dict) else getattr(r, name, None)
+        for r in records
+        for name in ("id", "system", "prompt", "response")
+    )
+    return text_digest("".join(repr(v) for v in values))
 
 
 def encode_all(tokenizer: Any, records: Sequence[Any], max_length: int) -> list[Encoded]:
@@ -223,7 +230,8 @@ def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
     )
     torch.manual_seed(config.seed)
     try:
-        return get_peft_model(model, lora)
+        with quiet_peft():
+            return get_peft_model(model, lora)
     except ValueError as err:
         linear = sorted(
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
@@ -320,15 +328,15 @@ def train_lora(
     check_images_fit(model, tokenizer, records)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     encoded = encode_all(tokenizer, records, config.max_length)
-    pad_id = text_tokenizer(tokenizer).pad_token_id
-    pad_id = pad_id if pad_id is not None else 0
+    pad_id = pad_token_id(tokenizer, eos_fallback=False)  # no pad token: 0, not EOS
     if adapter is not None:
         from peft import PeftModel
 
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise FileNotFoundError(f"no peft adapter (adapter_config.json) in {adapter}")
         torch.manual_seed(config.seed)
-        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        with quiet_peft():
+            peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
     else:
         peft_model = make_peft_model(model, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -358,6 +366,7 @@ def train_lora(
         report_to=[],
         remove_unused_columns=False,
         disable_tqdm=True,  # our own bar (LossBar) replaces the Trainer's line-per-step logs
+        dataloader_pin_memory=torch.cuda.is_available(),  # else torch warns on every epoch
         lr_scheduler_type="linear",
         warmup_steps=0,
         weight_decay=0.0,
@@ -395,7 +404,7 @@ def train_lora(
             manifest.update(extra_manifest or {})
             with atomic_path(tmp / "manifest.json") as t:
                 t.write_text(json.dumps(manifest, indent=2))
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; honour the umask
+            os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; honour the umask
             os.replace(tmp, out_dir)
         else:
             shutil.rmtree(tmp, ignore_errors=True)

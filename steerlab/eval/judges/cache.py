@@ -2,22 +2,21 @@
 
 One JSON file per request under ``<cache_dir>/<key[:2]>/<key>.json``, where ``key`` is the
 SHA-256 of the canonical JSON of ``{"model", "messages", "params"}``. Files are written
-atomically (:func:`steerlab._io.atomic_path`). A file that does not parse, or whose stored
+atomically (:func:`steerlab.files.atomic_path`). A file that does not parse, or whose stored
 key or fields do not match, is ignored (and later overwritten), never trusted. Only
 successful completions are stored, and never any header or API key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from steerlab._io import atomic_path
 from steerlab.eval.judges.backends import Completion
+from steerlab.files import atomic_path, digest
 
 __all__ = ["CompletionCache", "cache_key"]
 
@@ -27,13 +26,12 @@ _VERSION = 1
 
 def cache_key(model: str, messages: Any, params: dict[str, Any]) -> str:
     """SHA-256 hex digest of the canonical JSON of (model, messages, params)."""
-    blob = json.dumps(
+    return digest(
         {"model": model, "messages": messages, "params": params},
-        sort_keys=True,
+        chars=None,
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 class CompletionCache:

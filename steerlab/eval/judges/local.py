@@ -17,7 +17,7 @@ Spellings longer than 100 (``"735"``) are not numbers 0..100; their mass is excl
 where a prefix is itself an internal node of the number trie (``"10"`` -> ``"100"``); for
 a two-digit leaf like ``"73"`` a third digit is not checked (a judge asked for 0-100 almost
 never writes one). Prompts are rendered with the tokenizer's chat template, or the plain
-fallback of :func:`steerlab.training.tokenize.render_prompt`, and run in batches (left
+fallback of :func:`steerlab.text.render_prompt`, and run in batches (left
 padding, explicit position ids).
 """
 
@@ -30,8 +30,7 @@ from typing import Any
 import torch
 
 from steerlab.eval.judges.backends import Completion, Messages
-from steerlab.eval.sampling import pad_token_id
-from steerlab.training.tokenize import render_prompt, text_tokenizer
+from steerlab.text import pad_ids, pad_token_id, render_prompt, text_tokenizer
 
 __all__ = ["LocalBackend", "number_spellings"]
 
@@ -131,12 +130,9 @@ class LocalBackend:
     def _chunk(self, requests: Sequence[Messages]) -> list[Completion]:
         device = next(self.model.parameters()).device
         ids = [self._encode(m) for m in requests]
-        n, width = len(ids), max(len(x) for x in ids)
-        input_ids = torch.full((n, width), self._pad, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for row, x in enumerate(ids):
-            input_ids[row, width - len(x) :] = torch.tensor(x)
-            mask[row, width - len(x) :] = 1
+        n = len(ids)
+        padded = pad_ids(ids, self._pad, side="left")
+        input_ids, mask = padded["input_ids"], padded["attention_mask"]
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
             input_ids=input_ids.to(device),
@@ -149,12 +145,10 @@ class LocalBackend:
         k = len(self.nodes)
         node_probs = None
         if k:
-            depth = max(len(s) for s in self.nodes)
-            cont = torch.full((n * k, depth), self._pad, dtype=torch.long)
-            cmask = torch.zeros((n * k, depth), dtype=torch.long)
-            for j, node in enumerate(self.nodes):
-                cont[j::k, : len(node)] = torch.tensor(node)
-                cmask[j::k, : len(node)] = 1
+            # row i * k + j continues prompt i with node j
+            continued = pad_ids(self.nodes * n, self._pad)
+            cont, cmask = continued["input_ids"], continued["attention_mask"]
+            depth = cont.shape[1]
             cache = out.get("cache")
             if cache is None:  # transformers before the ``cache`` rename
                 cache = out.past_key_values

@@ -6,9 +6,8 @@
   control: random subspaces of the same dimension at the same layers, over several draws.
 - :func:`steering_sweep`: steer with ``−α · direction`` over a sweep of α.
 
-The metric is any callable returning a float (the study pipeline passes
-``steerlab.eval.preference_misalignment`` bound to its model and questions); analysis does
-not import ``steerlab.eval`` (data flows training → hooks → analysis → eval → report).
+The metric is any callable returning a float (the study's mitigate stage passes its
+misalignment measurement bound to a model and its questions).
 """
 
 from __future__ import annotations
@@ -21,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from steerlab._io import atomic_path
+from steerlab.files import atomic_path
 from steerlab.hooks.lab import Lab
-from steerlab.vectors import SteeringVector, Subspace, _orthonormal
+from steerlab.linalg import orthonormal_basis
+from steerlab.vectors import SteeringVector, Subspace
 
 Metric = Callable[[], float]
 
@@ -81,7 +81,9 @@ def random_subspace(
         raise ValueError(f"k must be in 1..{like.d_model}, got {k}")
     chosen = list(like.layers if layers is None else layers)
     bases = {
-        layer: _orthonormal(torch.randn(k, like.d_model, generator=generator, dtype=torch.float64))
+        layer: orthonormal_basis(
+            torch.randn(k, like.d_model, generator=generator, dtype=torch.float64)
+        )
         for layer in chosen
     }
     return Subspace({layer: b.float() for layer, b in bases.items()}, method="random")
@@ -126,15 +128,7 @@ def ablation_curve(
         ValueError: a k outside ``0..K``, ``random_draws < 0``, a metric returning NaN.
         TypeError: a metric returning something that is not a number.
     """
-    kmax = min(subspace.k.values())
-    ks = list(range(0, kmax + 1) if ks is None else ks)
-    if not ks:
-        raise ValueError("ks is empty")
-    bad = [k for k in ks if not isinstance(k, int) or not 0 <= k <= kmax]
-    if bad:
-        raise ValueError(f"ks {bad} outside 0..{kmax} (the subspace has {kmax} components)")
-    if random_draws < 0:
-        raise ValueError(f"random_draws must be >= 0, got {random_draws}")
+    ks = _check_ks(subspace, ks, random_draws)
     g = torch.Generator().manual_seed(seed)
     big = max(ks)
     # Drawn at the subspace's own layers and ablated with the same ``layers=`` argument, so
@@ -148,32 +142,45 @@ def ablation_curve(
         return m, c
 
     rows = []
-    nothing = _Null()
     for k in ks:
         if k == 0:
-            m, c = measure(nothing)
+            m, c = measure(_Null())
             values = [m] * random_draws
             rc = [c] * random_draws
         else:
             m, c = measure(lab.ablate(subspace, k=k, layers=layers, points=points))
-            values, rc = [], []
-            for ctrl in controls:
-                v, cc = measure(lab.ablate(ctrl, k=k, layers=layers, points=points))
-                values.append(v)
-                rc.append(cc)
-        t = torch.tensor(values, dtype=torch.float64)
-        rows.append(
-            AblationRow(
-                k=k,
-                misalignment=m,
-                coherence=c,
-                random_mean=float(t.mean()) if values else math.nan,
-                random_std=float(t.std(unbiased=False)) if values else math.nan,
-                random_coherence=float(torch.tensor(rc).mean()) if rc else math.nan,
-                random_values=tuple(values),
-            )
-        )
+            drawn = [measure(lab.ablate(q, k=k, layers=layers, points=points)) for q in controls]
+            values, rc = [v for v, _ in drawn], [cc for _, cc in drawn]
+        rows.append(_row(k, m, c, values, rc))
     return rows
+
+
+def _check_ks(subspace: Subspace, ks: Iterable[int] | None, random_draws: int) -> list[int]:
+    """``ks`` as a list (default ``0..K``), each checked against the subspace's K."""
+    kmax = min(subspace.k.values())
+    ks = list(range(0, kmax + 1) if ks is None else ks)
+    if not ks:
+        raise ValueError("ks is empty")
+    bad = [k for k in ks if not isinstance(k, int) or not 0 <= k <= kmax]
+    if bad:
+        raise ValueError(f"ks {bad} outside 0..{kmax} (the subspace has {kmax} components)")
+    if random_draws < 0:
+        raise ValueError(f"random_draws must be >= 0, got {random_draws}")
+    return ks
+
+
+def _row(k: int, m: float, c: float, values: list[float], rc: list[float]) -> AblationRow:
+    """One row of the curve: the real ablation and the control's draws at this k."""
+    t = torch.tensor(values, dtype=torch.float64)
+    return AblationRow(
+        k=k,
+        misalignment=m,
+        coherence=c,
+        random_mean=float(t.mean()) if values else math.nan,
+        random_std=float(t.std(unbiased=False)) if values else math.nan,
+        random_coherence=float(torch.tensor(rc).mean()) if rc else math.nan,
+        random_values=tuple(values),
+    )
 
 
 class _Null:

@@ -7,13 +7,13 @@ import copy
 import pytest
 import torch
 
-from steerlab.analysis import (
+from steerlab.analysis import fit_subspace
+from steerlab.hooks.collect import (
     Example,
     collect_contrast,
     collect_labelled,
     collect_paired,
     encode_examples,
-    fit_subspace,
     record_examples,
     response_means,
 )

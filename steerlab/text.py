@@ -1,9 +1,19 @@
-"""Turning (prompt, response) records into token ids with a completion-only label mask.
+"""Text in, token ids out: chat templating, encoding, padding and collation.
 
-The model's chat template renders the conversation; the loss covers the response tokens only
-(and the end-of-turn tokens the template appends after them). Prompt, image tokens and
-padding carry the label ``-100``. A tokenizer without a chat template (Gemma 3 270M is a base
-model) gets the documented plain fallback::
+The one home for turning conversations into model inputs, shared by training, evaluation
+and analysis (it imports nothing from those packages).
+
+- :func:`render_prompt` / :func:`encode`: the model's chat template renders the
+  conversation. For training, the loss covers the response tokens only (and the end-of-turn
+  tokens the template appends after them); prompt, image tokens and padding carry the label
+  ``-100`` (:data:`IGNORE`).
+- :func:`pad_rows`: the one padding routine (left or right); :func:`pad_ids`,
+  :func:`collate` (training batches of :class:`Encoded`) and :func:`collate_inputs`
+  (per-example model-input dicts, e.g. prompts for generation) are built on it.
+- :func:`pad_token_id`: the id that fills padding.
+
+A tokenizer without a chat template (Gemma 3 270M is a base model) gets the documented plain
+fallback::
 
     {system}\\n\\n            (only when a system prompt is given)
     User: {turn}\\nAssistant: {answer}{eos}\\n   (one line pair per earlier turn, if any)
@@ -20,7 +30,7 @@ batches. Text-only records work with a processor too (its tokenizer is used).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,7 +194,7 @@ def text_ids(tokenizer: Any, text: str) -> list[int]:
 
 def load_image(image: Any) -> Any:
     """An RGB PIL image from a path or a PIL image. Raises ``ValueError`` when unreadable."""
-    from PIL import Image
+    from PIL import Image  # lazy: only image records need Pillow
 
     if hasattr(image, "convert"):
         return image.convert("RGB")
@@ -282,8 +292,72 @@ def _encode_with_image(
     return Encoded(ids, labels, start, len(full_ids) > max_length, extras, seq_keys=tuple(seq_keys))
 
 
+# --------------------------------------------------------------------------- padding
+
+
+def pad_token_id(tokenizer_or_processor: Any, *, eos_fallback: bool = True) -> int:
+    """The id that fills padding: the tokenizer's pad token; without one, its EOS token when
+    ``eos_fallback`` (generation and scoring), else 0 (LoRA training, where padding is
+    masked out of attention and loss anyway)."""
+    tok = text_tokenizer(tokenizer_or_processor)
+    pad = tok.pad_token_id
+    if pad is None and eos_fallback:
+        pad = tok.eos_token_id
+    return 0 if pad is None else int(pad)
+
+
+def pad_rows(
+    rows: Sequence[Sequence[int] | torch.Tensor],
+    value: int,
+    *,
+    side: str = "right",
+    width: int | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Stack 1-D rows of different lengths into ``[len(rows), width]``, filling with ``value``.
+
+    Args:
+        rows: token ids (lists or ``[seq_i]`` tensors); an empty row is all padding.
+        value: the fill (a pad token id, :data:`IGNORE` for labels, 0 for masks).
+        side: ``"right"`` (training, scoring: positions of real tokens unchanged) or
+            ``"left"`` (generation: every prompt ends at the last column).
+        width: the number of columns (default: the longest row).
+        dtype: the result's dtype (default: the first row's if it is a tensor, else long).
+
+    Raises:
+        ValueError: no rows, an unknown ``side``, or a row longer than ``width``.
+    """
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    if len(rows) == 0:
+        raise ValueError("no rows to pad")
+    if dtype is None:
+        dtype = rows[0].dtype if isinstance(rows[0], torch.Tensor) else torch.long
+    tensors = [torch.as_tensor(r, dtype=dtype) for r in rows]
+    longest = max(len(t) for t in tensors)
+    width = longest if width is None else width
+    if longest > width:
+        raise ValueError(f"a row of {longest} tokens does not fit width={width}")
+    out = torch.full((len(tensors), width), value, dtype=dtype)
+    for i, t in enumerate(tensors):
+        start = width - len(t) if side == "left" else 0
+        out[i, start : start + len(t)] = t
+    return out
+
+
+def pad_ids(
+    rows: Sequence[Sequence[int] | torch.Tensor], pad_id: int, *, side: str = "right"
+) -> dict[str, torch.Tensor]:
+    """Pad token-id rows into ``input_ids`` and ``attention_mask``, each ``[batch, seq]``
+    (long; the mask is 1 on real tokens). ``side`` as in :func:`pad_rows`."""
+    ids = pad_rows(rows, pad_id, side=side, dtype=torch.long)
+    ones = [torch.ones(len(r), dtype=torch.long) for r in rows]
+    return {"input_ids": ids, "attention_mask": pad_rows(ones, 0, side=side)}
+
+
 def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch: ``input_ids``, ``attention_mask``, ``labels``, each ``[batch, seq]``.
+    """Right-pad a training batch: ``input_ids``, ``attention_mask``, ``labels``, each
+    ``[batch, seq]`` (labels padded with :data:`IGNORE`).
 
     VLM extras: per-token ones (``Encoded.seq_keys``) are padded with 0 to ``[batch, seq]``;
     the others (``pixel_values`` etc.) are concatenated along dim 0 over the examples that
@@ -292,30 +366,50 @@ def collate(batch: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     Raises:
         ValueError: the pixel tensors of two examples cannot be concatenated.
     """
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, e in enumerate(batch):
-        n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        labels[i, :n] = torch.tensor(e.labels)
-        mask[i, :n] = 1
-    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    out = pad_ids([e.input_ids for e in batch], pad_id)
+    width = out["input_ids"].shape[1]
+    out["labels"] = pad_rows([e.labels for e in batch], IGNORE, width=width)
     seq_keys = {k for e in batch for k in e.seq_keys}
     for key in sorted(seq_keys):
         dtype = next(e.extras[key].dtype for e in batch if key in e.extras)
-        padded = torch.zeros((len(batch), width), dtype=dtype)
-        for i, e in enumerate(batch):
-            if key in e.extras:
-                padded[i, : len(e.extras[key])] = e.extras[key]
-        out[key] = padded
+        rows = [e.extras.get(key, torch.zeros(0, dtype=dtype)) for e in batch]
+        out[key] = pad_rows(rows, 0, width=width, dtype=dtype)
     other = sorted({k for e in batch for k in e.extras} - seq_keys)
     for key in other:
-        parts = [e.extras[key] for e in batch if key in e.extras]
-        try:
-            out[key] = torch.cat(parts)
-        except RuntimeError as err:
-            shapes = [tuple(p.shape) for p in parts]
-            raise ValueError(f"cannot batch {key} of shapes {shapes}: {err}") from None
+        out[key] = _concat(key, [e.extras[key] for e in batch if key in e.extras])
+    return out
+
+
+def _concat(key: str, parts: list[torch.Tensor]) -> torch.Tensor:
+    try:
+        return torch.cat(parts)
+    except RuntimeError as err:
+        shapes = [tuple(p.shape) for p in parts]
+        raise ValueError(f"cannot batch {key} of shapes {shapes}: {err}") from None
+
+
+#: Per-token keys of a model-input dict (padded by :func:`collate_inputs`).
+SEQ_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
+
+
+def collate_inputs(
+    items: Sequence[Mapping[str, torch.Tensor]], pad_id: int, side: str
+) -> dict[str, torch.Tensor]:
+    """Batch per-example model inputs (each ``[1, seq_i]``, e.g. from
+    :func:`steerlab.eval.sampling.encode_prompts`) into ``[batch, max_seq]``, padded on
+    ``side`` (``"left"`` for generation, ``"right"`` for scoring).
+
+    The keys are the first item's. Per-token keys (:data:`SEQ_KEYS`) are padded with
+    ``pad_id`` for ``input_ids`` and 0 elsewhere; other tensors (pixels, grids) are
+    concatenated along dim 0.
+    """
+    width = max(int(it["input_ids"].shape[1]) for it in items)
+    out: dict[str, torch.Tensor] = {}
+    for key in items[0]:
+        tensors = [it[key] for it in items if key in it]
+        if key in SEQ_KEYS:
+            fill = pad_id if key == "input_ids" else 0
+            out[key] = pad_rows([t[0] for t in tensors], fill, side=side, width=width)
+        elif isinstance(tensors[0], torch.Tensor):
+            out[key] = torch.cat(tensors, dim=0)
     return out

@@ -1,4 +1,5 @@
-"""matplotlib figures (Agg backend, PNG, written atomically) for the analysis results.
+"""matplotlib figures (Agg backend, PNG, written atomically) for the study report and the
+analysis results.
 
 - :func:`plot_explained_variance`: explained-variance ratio (and cumulative) per layer, with
   k at 90% marked.
@@ -7,6 +8,8 @@
 - :func:`plot_principal_angles`: heatmap of the mean principal angle (or overlap) between
   labelled subspaces, e.g. fits at LoRA ranks 1, 8, 32, 128.
 - :func:`plot_layer_sweep`: a per-layer number (separation, k@90%, probe accuracy, ...).
+- :func:`plot_score_sweep`: the study's misalignment (mean ± std over seeds) against LoRA
+  rank or harmful fraction, per arm, with the base model's score as a line.
 
 Every function returns the written :class:`~pathlib.Path` and raises ``ValueError`` on empty
 or malformed input before anything is written.
@@ -24,9 +27,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from steerlab._io import atomic_path
 from steerlab.analysis.geometry import principal_angles, subspace_overlap
-from steerlab.analysis.studies import AblationRow
+from steerlab.eval.sweeps import AblationRow
+from steerlab.files import atomic_path
 from steerlab.vectors import Subspace
 
 
@@ -226,3 +229,36 @@ def plot_layer_sweep(
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{ylabel} by layer")
     return _save(fig, path, dpi)
+
+
+def plot_score_sweep(
+    path: str | Path,
+    xs: Sequence[float],
+    series: Mapping[str, Sequence[tuple[float, float, int]]],
+    base: Mapping[str, float],
+    xlabel: str,
+) -> Path:
+    """Misalignment (0-100) against ``xs``: one error-bar line per arm of ``series``
+    (``(mean, std, n)`` per x), and a dotted line at the base model's score of that arm.
+    """
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    for (label, vals), color in zip(series.items(), ("tab:blue", "tab:orange"), strict=False):
+        ax.errorbar(
+            [str(x) for x in xs],
+            [v[0] for v in vals],
+            yerr=[v[1] for v in vals],
+            marker="o",
+            capsize=3,
+            label=f"fine-tuned, {label}",
+            color=color,
+        )
+        if label in base:
+            ax.axhline(base[label], color=color, ls=":", label=f"base model, {label}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("misalignment (0-100)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -14,7 +14,7 @@ shard, whatever the number of tokens. Padding is never recorded.
 
 Inputs are :class:`Example` token sequences with the index of their first response token;
 :func:`encode_examples` builds them from text with the model's chat template
-(:func:`steerlab.training.tokenize.render_prompt`), so ``response_start`` is exact per
+(:func:`steerlab.text.render_prompt`), so ``response_start`` is exact per
 example.
 """
 
@@ -30,6 +30,7 @@ from torch import nn
 
 from steerlab.hooks.lab import Lab, attach
 from steerlab.hooks.store import ActivationStore, Key, ShardWriter, key_name
+from steerlab.text import encode, pad_ids
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,12 @@ def encode_examples(
     max_length: int = 512,
 ) -> list[Example]:
     """Tokenise prompt + response pairs with the chat template (the same rendering as
-    training, :func:`steerlab.training.tokenize.encode`); ``response_start`` per example.
+    training, :func:`steerlab.text.encode`); ``response_start`` per example.
 
     Raises:
         ValueError: different numbers of prompts and responses, an empty text, or a
             response cut away entirely by ``max_length``.
     """
-    from steerlab.training.tokenize import encode  # chat-template rendering, as in training
-
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
     out = []
@@ -99,14 +98,9 @@ def _batches(examples: Sequence[Example], batch_size: int) -> Iterator[Sequence[
 
 
 def _pad(batch: Sequence[Example], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Right-pad a batch: ``input_ids`` / ``attention_mask`` ``[batch, seq]``."""
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, e in enumerate(batch):
-        ids[i, : len(e.input_ids)] = torch.tensor(e.input_ids)
-        mask[i, : len(e.input_ids)] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+    """Right-pad a batch on ``device``: ``input_ids`` / ``attention_mask`` ``[batch, seq]``."""
+    padded = pad_ids([e.input_ids for e in batch], pad_id)
+    return {k: v.to(device) for k, v in padded.items()}
 
 
 def _positions(batch: Sequence[Example], width: int) -> dict[str, Any]:
@@ -233,6 +227,28 @@ def _disable_adapter(model: nn.Module):
     return fn()
 
 
+def _both_passes(
+    model: nn.Module, lab: Lab, inputs: dict[str, torch.Tensor], layers: Any, points: Any, pos: Any
+) -> tuple[Any, Any]:
+    """One batch recorded with the adapter enabled, then disabled: ``(fine-tuned, base)``
+    :class:`~steerlab.hooks.record.Recording` s over the same tokens.
+
+    Raises:
+        RuntimeError: the two passes recorded different tokens (should never happen).
+    """
+    with torch.no_grad():
+        with lab.record(layers, points, **pos) as ft:
+            model(**inputs)
+        with _disable_adapter(model), lab.record(layers, points, **pos) as base:
+            model(**inputs)
+    if not (
+        torch.equal(ft.example_index, base.example_index)
+        and torch.equal(ft.position, base.position)
+    ):
+        raise RuntimeError("base and fine-tuned passes recorded different tokens")
+    return ft, base
+
+
 def collect_paired(
     model: nn.Module,
     examples: Sequence[Example],
@@ -284,17 +300,8 @@ def collect_paired(
         for batch in _batches(examples, batch_size):
             inputs = _pad(batch, pad, device)
             pos = _positions(batch, inputs["input_ids"].shape[1])
-            with torch.no_grad():
-                with lab.record(layers, points, **pos) as ft:
-                    model(**inputs)
-                with _disable_adapter(model), lab.record(layers, points, **pos) as base:
-                    model(**inputs)
+            ft, base = _both_passes(model, lab, inputs, layers, points, pos)
             keys = ft.keys
-            if not (
-                torch.equal(ft.example_index, base.example_index)
-                and torch.equal(ft.position, base.position)
-            ):
-                raise RuntimeError("base and fine-tuned passes recorded different tokens")
             meta = {"example_index": ft.example_index + base_index, "position": ft.position}
             base_index += len(batch)
             if not len(meta["position"]):

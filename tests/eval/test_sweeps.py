@@ -14,25 +14,22 @@ from safetensors.torch import save_file
 
 import steerlab
 from steerlab.analysis import (
-    AblationRow,
     ActivationProbe,
-    ablation_curve,
     auroc,
     effective_rank,
     energy_rank,
     fit_subspace,
     lora_updates,
     per_response,
-    plots,
     projection_norm,
-    save_table,
     separation,
-    steering_sweep,
     strongest_layer,
     update_overlap,
     weight_activation_overlap,
 )
+from steerlab.eval.sweeps import AblationRow, ablation_curve, save_table, steering_sweep
 from steerlab.models import tiny, tiny_inputs
+from steerlab.study import plots
 from steerlab.vectors import SteeringVector, Subspace
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,37 @@
+"""Stage mitigate: benign, steer and ablate units per top run, under mitigate/<kind>/<run>/."""
+
+from __future__ import annotations
+
+import math
+
+from steerlab.study.stages import mitigate
+from tests.study.micro import MAIN_KEYS, TOP_RUNS, keys_of
+
+
+def test_units_layout_and_keys(micro):
+    keys = keys_of(micro, mitigate.units(micro))
+    assert list(keys) == [
+        f"mitigate/{kind}/{run}" for run in TOP_RUNS for kind in ("benign", "steer", "ablate")
+    ]
+    assert keys == {k: v for k, v in MAIN_KEYS.items() if k.startswith("mitigate/")}
+
+
+def test_stored_results(micro):
+    results = micro.results("mitigate")
+    steer = results["mitigate/steer/r4-p1-s0"]
+    assert [r["alpha"] for r in steer["rows"]] == [0.0, 1.0]
+    ablate = results["mitigate/ablate/r4-p1-s0"]
+    assert [r["k"] for r in ablate["rows"]] == [0, 2]
+    benign = results["mitigate/benign/r4-p1-s0"]
+    assert 0.0 <= benign["text"]["score"] <= 100.0 and benign["loss_last"] is not None
+    assert (micro.out / "mitigate" / "benign" / "r4-p1-s0" / "adapter").is_dir()
+
+
+def test_probe_keeps_the_coherence_field():
+    class Ctx:
+        def measure(self, model, tok, arm):
+            return {"score": 42.0, "coherence": None}
+
+    probe = mitigate._Probe(Ctx(), None, None)
+    assert probe.metric() == 42.0
+    assert math.isnan(probe.coherence())  # when the metric measures none

@@ -1,0 +1,21 @@
+"""Stage train: adapters under adapters/<train key>/<run>/; finished runs are skipped."""
+
+from __future__ import annotations
+
+from steerlab.study.stages import train
+from tests.study.micro import MAIN_TRAIN_KEY, RUNS
+
+
+def test_adapters_layout(micro):
+    root = micro.out / "adapters" / MAIN_TRAIN_KEY
+    assert sorted(p.name for p in root.iterdir()) == sorted(RUNS)
+    for name in RUNS:
+        assert (root / name / "manifest.json").is_file()
+        assert (root / name / "adapter_model.safetensors").is_file()
+
+
+def test_rerun_skips_every_run(micro):
+    done = train.run(micro)
+    assert list(done) == RUNS
+    assert all(r["skipped"] for r in done.values())
+    assert all(r["loss_last"] is not None for r in done.values())
