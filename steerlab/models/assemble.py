@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from steerlab._io import atomic_path
+from steerlab.files import atomic_path
 
 __all__ = ["PartError", "concat_parts", "part_number"]
 
