@@ -172,9 +172,9 @@ class Recording:
         if not ok:
             return
         if meta is None or len(pending) != len(self.keys):
-            missing = [k for k in self.keys if k not in pending]
+            missing = ", ".join(str(k) for k in self.keys if k not in pending)
             raise RuntimeError(
-                f"hook points {missing} did not fire during a forward pass of the model, so "
+                f"hook points [{missing}] did not fire during a forward pass of the model, so "
                 "nothing could be recorded there: the hooked module was never called"
             )
         n = int(meta[0].shape[0])

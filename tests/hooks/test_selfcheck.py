@@ -112,7 +112,7 @@ def test_a_hook_that_does_not_fire_raises_instead_of_recording_nothing():
     model = _Toy(n=3, skip_long=True)
     lab = steerlab.attach(model)
     ids = torch.randint(0, 20, (2, 6))
-    with pytest.raises(RuntimeError, match=r"\[\(1, 'resid_post'\)\] did not fire"):
+    with pytest.raises(RuntimeError, match=r"\[blocks\.1\.hook_resid_post\] did not fire"):
         with lab.record(layers="all"):
             model(ids)
     with lab.record(layers="all") as rec:
