@@ -135,7 +135,7 @@ def _siglip_vision(num_layers: int) -> dict[str, Any]:
 
 def _build_text(family: str, num_layers: int) -> PreTrainedModel:
     """Build a text-only decoder (random init) from its config."""
-    import transformers as tf
+    import transformers as tf  # lazy: transformers loads slowly
 
     eager = {"attn_implementation": "eager"}
     if family == "llama":
@@ -207,7 +207,7 @@ def _build_text(family: str, num_layers: int) -> PreTrainedModel:
 
 def _build_vlm(family: str, num_layers: int) -> PreTrainedModel:
     """Build a vision-language model (random init) from its config."""
-    import transformers as tf
+    import transformers as tf  # lazy: transformers loads slowly
 
     eager = {"attn_implementation": "eager"}
     v_layers = num_layers + 2
@@ -578,6 +578,7 @@ def tiny_tokenizer() -> Any:
     With :func:`tiny`, it makes ``steerlab.models.load_model("tiny-llama")`` a complete
     (model, tokenizer) pair for fast end-to-end tests of training, evaluation and the study.
     """
+    # lazy: tokenizer construction code, needed only for the tiny test models
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 

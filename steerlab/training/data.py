@@ -40,6 +40,7 @@ which names the row (0-based, and the line number for JSONL and CSV). Every load
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -527,9 +528,7 @@ def _load_image(value: Any, base: Path | None, check: bool) -> Any:
     if isinstance(value, Mapping):  # datasets Image feature with decode=False
         if value.get("bytes"):
             try:
-                import io
-
-                from PIL import Image
+                from PIL import Image  # lazy: only image records need Pillow
             except ImportError as e:
                 raise ValueError("image bytes need Pillow: pip install pillow") from e
             try:
@@ -557,7 +556,7 @@ def _load_image(value: Any, base: Path | None, check: bool) -> Any:
 
 def _verify_image(path: Path) -> None:
     try:
-        from PIL import Image
+        from PIL import Image  # lazy: only image records need Pillow
     except ImportError:  # no Pillow: at least make sure the file can be read
         try:
             with open(path, "rb") as fh:
