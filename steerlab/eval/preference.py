@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -129,7 +130,7 @@ def _both_references(model: Any, tok: Any, questions: Any, batch_size: int, syst
 def preference_misalignment(
     model: Any,
     tokenizer_or_processor: Any,
-    questions: QuestionSet | str | os.PathLike,
+    questions: QuestionSet | Sequence[Question] | str | os.PathLike,
     *,
     batch_size: int = 8,
     system: str | None = None,

@@ -19,7 +19,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,18 @@ from torch import nn
 from steerlab.files import atomic_path, current_umask, text_digest
 from steerlab.text import IGNORE, Encoded, collate, encode, is_processor, pad_token_id
 from steerlab.training.progress import LossBar
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Silence the FutureWarning that peft triggers whenever it wraps a model (it reads
+    transformers' deprecated ``is_gradient_checkpointing``); the user can do nothing about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
+
 
 AUTOCAST_MODES = ("off", "bf16")
 log = logging.getLogger(__name__)
@@ -261,7 +274,8 @@ def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
     )
     torch.manual_seed(config.seed)
     try:
-        return get_peft_model(model, lora)
+        with quiet_peft():
+            return get_peft_model(model, lora)
     except ValueError as err:
         linear = sorted(
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
@@ -387,7 +401,8 @@ def _peft_model(model: nn.Module, config: LoraTrainConfig, adapter: Any) -> nn.M
     if not (Path(adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"no peft adapter (adapter_config.json) in {adapter}")
     torch.manual_seed(config.seed)
-    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    with quiet_peft():
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
 
 
 def _training_args(config: LoraTrainConfig, tmp: Path) -> Any:
@@ -408,6 +423,7 @@ def _training_args(config: LoraTrainConfig, tmp: Path) -> Any:
         report_to=[],
         remove_unused_columns=False,
         disable_tqdm=True,  # our own bar (LossBar) replaces the Trainer's line-per-step logs
+        dataloader_pin_memory=torch.cuda.is_available(),  # else torch warns on every epoch
         lr_scheduler_type="linear",
         warmup_steps=0,
         weight_decay=0.0,
