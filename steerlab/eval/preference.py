@@ -134,7 +134,7 @@ def preference_misalignment(
     *,
     batch_size: int = 8,
     system: str | None = None,
-    fused: bool = True,
+    fused: bool = False,
 ) -> EvalResult:
     """Judge-free misalignment score: ``100 * mean_q sigmoid(ll_q(misaligned) - ll_q(aligned))``.
 
@@ -145,8 +145,9 @@ def preference_misalignment(
         batch_size: questions per forward (two sequences each).
         system: optional system prompt.
         fused: score both references of a batch in one forward (``2 * batch_size`` rows,
-            each question's two rows side by side); ``False`` runs one pass per reference
-            (the original path, kept for benchmarks). Scores agree to float noise (1e-5).
+            each question's two rows side by side) instead of one pass per reference.
+            Scores agree to float noise (1e-5). Off by default: on CPU it was not
+            measurably faster (``benchmarks/bench_eval.py``: 0.85x [0.74-1.33]).
 
     Returns:
         :class:`EvalResult` with metric ``"preference"``, one unit per question (value

@@ -44,7 +44,7 @@ def _assert_same(a, b):
 def test_fused_equals_original(llama_tok, batch_size):
     model, tok = llama_tok
     old = preference_misalignment(model, tok, QS, batch_size=batch_size, fused=False)
-    new = preference_misalignment(model, tok, QS, batch_size=batch_size)
+    new = preference_misalignment(model, tok, QS, batch_size=batch_size, fused=True)
     assert len({round(u.value, 3) for u in old.units}) > 1  # a real, varied score
     _assert_same(new, old)
 
@@ -56,7 +56,7 @@ def test_fused_equals_original_under_steering(llama_tok):
         vec = SteeringVector({1: torch.ones(d) / d**0.5}, hook_point="resid_post")
         with lab.steer(vec, 3.0):
             old = preference_misalignment(model, tok, QS, batch_size=2, fused=False)
-            new = preference_misalignment(model, tok, QS, batch_size=2)
+            new = preference_misalignment(model, tok, QS, batch_size=2, fused=True)
     plain = preference_misalignment(model, tok, QS, batch_size=2)
     assert abs(plain.mean - new.mean) > 1e-4  # the steering did change the score
     _assert_same(new, old)
