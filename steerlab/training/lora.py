@@ -32,6 +32,7 @@ from torch import nn
 from steerlab.files import atomic_path, current_umask, text_digest
 from steerlab.text import IGNORE, Encoded, collate, encode, is_processor, pad_token_id
 from steerlab.training.progress import LossBar
+from steerlab.version import __version__
 
 
 @contextlib.contextmanager
@@ -256,7 +257,7 @@ class _Examples(torch.utils.data.Dataset):
 def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
     """Wrap ``model`` with a fresh LoRA adapter (seeded). Raises ``ValueError`` when the
     target modules do not exist in the model, listing some that do."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # lazy: peft loads transformers, slow to import
 
     targets = config.target_modules
     exclude = None
@@ -494,10 +495,8 @@ def _save(
 
 
 def _manifest(config, records, losses, steps, wall, model) -> dict[str, Any]:
-    import peft
-    import transformers
-
-    from steerlab import __version__
+    import peft  # lazy: only for its version string; slow to import
+    import transformers  # lazy: same
 
     base = getattr(getattr(model, "config", None), "name_or_path", None)
     return {
