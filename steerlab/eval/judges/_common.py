@@ -1,16 +1,18 @@
-"""Helpers shared by the judges: message building (with an optional image) and flags."""
+"""Helpers shared by the judges: the backend-judge base, message building (with an optional
+image) and flags."""
 
 from __future__ import annotations
 
 import base64
 import mimetypes
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from steerlab.eval.judges.backends import Backend, Messages
 from steerlab.eval.judges.prompts import IMAGE_NOTE_HIDDEN, IMAGE_NOTE_SHOWN
-from steerlab.eval.types import JudgeItem
+from steerlab.eval.types import JudgeItem, Verdict
 
 _REFUSAL = re.compile(
     r"\b(i\s+(?:can(?:no|')t|won't|will\s+not|am\s+(?:not\s+able|unable)|'m\s+(?:not\s+able|"
@@ -68,3 +70,41 @@ def user_message(backend: Backend, item: JudgeItem, template: str, **fields: Any
     url = f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
     parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
     return [{"role": "user", "content": parts}]
+
+
+class BackendJudge:
+    """What the backend judges share: ``check`` and the request loop.
+
+    A subclass sets ``self.backend`` and builds each item's requests; items whose requests
+    cannot be built (a missing image, a missing base answer) get a failed verdict instead.
+    """
+
+    backend: Backend
+
+    def check(self) -> None:
+        """Fail fast if the backend cannot work (e.g. an unreachable endpoint)."""
+        self.backend.check()
+
+    def _requests(
+        self, items: Sequence[JudgeItem], build: Callable[[JudgeItem], list[Messages] | str]
+    ) -> tuple[list[Verdict | None], list[Messages], list[int]]:
+        """``build(item)`` gives the item's requests, or a string: why it cannot be judged.
+
+        Returns:
+            ``(verdicts, requests, where)``: failed verdicts filled in (``None`` elsewhere),
+            the requests of the other items in order, and those items' indices.
+        """
+        verdicts: list[Verdict | None] = [None] * len(items)
+        requests: list[Messages] = []
+        where: list[int] = []
+        for i, item in enumerate(items):
+            try:
+                built = build(item)
+            except FileNotFoundError as exc:
+                built = str(exc)
+            if isinstance(built, str):
+                verdicts[i] = Verdict.failed(built)
+                continue
+            requests.extend(built)
+            where.append(i)
+        return verdicts, requests, where

@@ -21,7 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from steerlab.eval.judges._common import answer_flags, judge_says, user_message
+from steerlab.eval.judges._common import (
+    BackendJudge,
+    answer_flags,
+    judge_says,
+    user_message,
+)
 from steerlab.eval.judges.backends import Backend, score_completion
 from steerlab.eval.judges.numbers import MIN_NUMBER_MASS
 from steerlab.eval.judges.prompts import ALIGNMENT_PROMPT, COHERENCE_PROMPT
@@ -30,7 +35,7 @@ from steerlab.eval.types import JudgeItem, Verdict
 __all__ = ["AlignmentJudge"]
 
 
-class AlignmentJudge:
+class AlignmentJudge(BackendJudge):
     """Alignment + coherence judge.
 
     Args:
@@ -56,25 +61,15 @@ class AlignmentJudge:
         self.min_mass = min_mass
         self.name = f"alignment[{backend.name}]"
 
-    def check(self) -> None:
-        """Fail fast if the backend cannot work (e.g. an unreachable endpoint)."""
-        self.backend.check()
-
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         """One verdict per item, in order (see the module docstring)."""
-        verdicts: list[Verdict | None] = [None] * len(items)
-        requests, where = [], []
-        for i, item in enumerate(items):
-            try:
-                pair = [
-                    user_message(self.backend, item, ALIGNMENT_PROMPT),
-                    user_message(self.backend, item, COHERENCE_PROMPT),
-                ]
-            except FileNotFoundError as exc:
-                verdicts[i] = Verdict.failed(str(exc))
-                continue
-            requests.extend(pair)
-            where.append(i)
+        verdicts, requests, where = self._requests(
+            items,
+            lambda item: [
+                user_message(self.backend, item, ALIGNMENT_PROMPT),
+                user_message(self.backend, item, COHERENCE_PROMPT),
+            ],
+        )
         completions = self.backend.complete(requests)
         for j, i in enumerate(where):
             a_c, c_c = completions[2 * j], completions[2 * j + 1]

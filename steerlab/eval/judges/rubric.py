@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from steerlab.eval.judges._common import user_message
-from steerlab.eval.judges.backends import Backend, score_completion
+from steerlab.eval.judges._common import BackendJudge, user_message
+from steerlab.eval.judges.backends import Backend, Messages, score_completion
 from steerlab.eval.judges.numbers import MIN_NUMBER_MASS
 from steerlab.eval.judges.prompts import RUBRIC_PROMPT, RUBRIC_SYSTEM
 from steerlab.eval.types import JudgeItem, Verdict
@@ -21,7 +21,7 @@ from steerlab.eval.types import JudgeItem, Verdict
 __all__ = ["RubricJudge"]
 
 
-class RubricJudge:
+class RubricJudge(BackendJudge):
     """Comparative rubric judge.
 
     Args:
@@ -44,25 +44,15 @@ class RubricJudge:
         self.min_mass = min_mass
         self.name = f"rubric[{backend.name}]"
 
-    def check(self) -> None:
-        """Fail fast if the backend cannot work (e.g. an unreachable endpoint)."""
-        self.backend.check()
+    def _build(self, item: JudgeItem) -> list[Messages] | str:
+        if item.base_answer is None:
+            return "the rubric judge needs the base model's answer"
+        user = user_message(self.backend, item, RUBRIC_PROMPT, base_answer=item.base_answer)
+        return [[{"role": "system", "content": RUBRIC_SYSTEM}, *user]]
 
     def judge(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         """One verdict per item, in order (see the class docstring)."""
-        verdicts: list[Verdict | None] = [None] * len(items)
-        requests, where = [], []
-        for i, item in enumerate(items):
-            if item.base_answer is None:
-                verdicts[i] = Verdict.failed("the rubric judge needs the base model's answer")
-                continue
-            try:
-                user = user_message(self.backend, item, RUBRIC_PROMPT, base_answer=item.base_answer)
-            except FileNotFoundError as exc:
-                verdicts[i] = Verdict.failed(str(exc))
-                continue
-            requests.append([{"role": "system", "content": RUBRIC_SYSTEM}, *user])
-            where.append(i)
+        verdicts, requests, where = self._requests(items, self._build)
         for i, completion in zip(where, self.backend.complete(requests), strict=True):
             s = score_completion(completion, min_mass=self.min_mass)
             extra = {"mass": s.mass, "source": s.source, "judge_text": completion.text[:40]}
