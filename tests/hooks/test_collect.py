@@ -10,9 +10,9 @@ import torch
 from steerlab.analysis import fit_subspace
 from steerlab.hooks.collect import (
     Example,
+    collect_adapters,
     collect_contrast,
     collect_labelled,
-    collect_adapters,
     collect_paired,
     encode_examples,
     record_examples,
