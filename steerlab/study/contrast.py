@@ -7,20 +7,25 @@ loaded on ONE base ``PeftModel`` (``load_adapter(..., adapter_name=...)``) and s
 
 - ``domain``: the training domain's prompts with their harmful responses;
 - ``broad_aligned`` / ``broad_misaligned``: the broad evaluation questions with the aligned /
-  misaligned reference answer teacher-forced.
+  misaligned reference answer teacher-forced;
+- for a vision-language model, also ``image_aligned`` / ``image_misaligned``: the
+  multimodal questions (image + text, through the processor) with their references.
 
 Stored per input set: ``harmful − benign`` and ``harmful − base`` per-token differences (for
 the null, ``benign(seed a) − benign(seed b)``). Each model's own sampled answers are not
 recorded (too slow on CPU for the study's budget).
 
 Fit (``subspace-contrast/<name>/``): PCA spectra of every difference, per input set and for
-all inputs pooled, at the token level and the example level (mean over an example's
-response tokens), plus a random-direction control at matched norm.
+the text inputs pooled (``all``), at the token level and the example level (mean over an
+example's response tokens), plus a random-direction control at matched norm. For a
+vision-language model the text-only and the image + text harmful − benign subspaces are
+fitted separately and compared with principal angles (``modality``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +35,10 @@ from peft import PeftModel
 from steerlab.analysis import principal_angles, subspace_overlap
 from steerlab.analysis.contrast import example_means, fit_basis, norm_matched_random, spectrum
 from steerlab.analysis.weights import lora_updates, weight_activation_overlap
+from steerlab.eval.preference import _with_response
+from steerlab.eval.sampling import encode_prompts
 from steerlab.hooks import attach
-from steerlab.hooks.collect import collect_adapters, encode_examples
+from steerlab.hooks.collect import InputBatch, collect_adapters, encode_examples
 from steerlab.hooks.store import ActivationStore
 from steerlab.study.context import (
     FINETUNED_BASE_FILE,
@@ -42,9 +49,13 @@ from steerlab.study.context import (
     Unit,
 )
 from steerlab.study.metrics import question_set
+from steerlab.text import collate_inputs, pad_token_id, text_tokenizer
 from steerlab.vectors import SteeringVector, Subspace, load
 
 INPUT_SETS = ("domain", "broad_aligned", "broad_misaligned")
+"""The text input sets, pooled as ``all``."""
+IMAGE_SETS = ("image_aligned", "image_misaligned")
+"""The image + text input sets of a vision-language model (fitted apart from ``all``)."""
 LEVELS = ("token", "example")
 HB, FB, BB = "harmful-benign", "harmful-base", "benign-benign"
 
@@ -66,6 +77,27 @@ def _inputs(ctx: StudyContext, tok: Any) -> dict[str, list[Any]]:
             tok, [q.question for q in qs], [q.misaligned for q in qs], max_length=ml
         ),
     }
+
+
+def _image_batches(ctx: StudyContext, proc: Any, field: str) -> Iterator[InputBatch]:
+    """The multimodal questions with reference ``field`` teacher-forced, through the
+    processor (images included), right-padded, with a mask of the reference tokens."""
+    qs = list(question_set(ctx.config.eval, "multimodal"))
+    tok, pad = text_tokenizer(proc), pad_token_id(proc)
+    bs = ctx.config.record.batch_size
+    for start in range(0, len(qs), bs):
+        chunk = qs[start : start + bs]
+        items, spans = [], []
+        for q, enc in zip(chunk, encode_prompts(proc, chunk), strict=True):
+            ids = tok(getattr(q, field), add_special_tokens=False)["input_ids"]
+            n = int(enc["input_ids"].shape[1])
+            items.append(_with_response(enc, list(ids)))
+            spans.append((n, n + len(ids)))
+        batch = collate_inputs(items, pad, side="right")
+        mask = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
+        for row, (lo, hi) in enumerate(spans):
+            mask[row, lo:hi] = True
+        yield batch, mask
 
 
 def _two_adapter_model(ctx: StudyContext, a: Run, b: Run, names: tuple[str, str]) -> Any:
@@ -103,6 +135,18 @@ def record_contrast(ctx: StudyContext, name: str, tmp: Path) -> dict[str, Any]:
             pad_token_id=getattr(tok, "pad_token_id", None),
         )
         n_tokens[input_set] = len(next(iter(stores.values())))
+    if "multimodal" in ctx.arms():
+        for input_set, field in zip(IMAGE_SETS, ("aligned", "misaligned"), strict=True):
+            stores = collect_adapters(
+                model,
+                None,
+                tmp / input_set,
+                contrasts,
+                layers=layers,
+                points=(ctx.config.record.point,),
+                batches=_image_batches(ctx, tok, field),
+            )
+            n_tokens[input_set] = len(next(iter(stores.values())))
     return {
         "a": a.name,
         "b": b.name,
@@ -127,36 +171,52 @@ def record_units(ctx: StudyContext) -> list[Unit]:
 
 
 # -- fit --------------------------------------------------------------------------------
-def _levels(acts_dir: Path, contrast: str, layer: int, point: str) -> dict[str, Any]:
-    """``{input set or "all": {"token": [n, d], "example": [n_ex, d]}}`` at one layer."""
+def _levels(
+    acts_dir: Path, contrast: str, layer: int, point: str, sets: list[str]
+) -> dict[str, Any]:
+    """``{input set or "all": {"token": [n, d], "example": [n_ex, d]}}`` at one layer
+    (``all`` pools the text sets, and ``image`` the image + text sets when there are any)."""
     out: dict[str, Any] = {}
-    for input_set in INPUT_SETS:
+    for input_set in sets:
         store = ActivationStore(acts_dir / input_set / contrast)
         x = store.load((layer, point)).double()
         out[input_set] = {"token": x, "example": example_means(x, store.example_index)}
     out["all"] = {lv: torch.cat([out[s][lv] for s in INPUT_SETS]) for lv in LEVELS}
+    if all(s in out for s in IMAGE_SETS):
+        out["image"] = {lv: torch.cat([out[s][lv] for s in IMAGE_SETS]) for lv in LEVELS}
     return out
 
 
 def _fit_contrast(acts_dir: Path, recorded: dict[str, Any], contrast: str, max_k: int):
     """Spectra of one difference per input set / level / layer, its random control, its
     best layer (largest token-level separation, all inputs) and its pooled token data."""
-    point = recorded["point"]
-    stats: dict[str, Any] = {s: {lv: {} for lv in LEVELS} for s in (*INPUT_SETS, "all")}
+    point, sets = recorded["point"], list(recorded["n_tokens"])
+    stats: dict[str, Any] = {}
     random: dict[str, Any] = {lv: {} for lv in LEVELS}
-    pooled = {}
+    pooled, image = {}, {}
     for layer in recorded["layers"]:
-        data = _levels(acts_dir, contrast, layer, point)
+        data = _levels(acts_dir, contrast, layer, point, sets)
         for s, by_level in data.items():
             for lv, x in by_level.items():
-                stats[s][lv][str(layer)] = spectrum(x).to_dict(max_k)
+                stats.setdefault(s, {}).setdefault(lv, {})[str(layer)] = spectrum(x).to_dict(max_k)
         for lv in LEVELS:
             r = norm_matched_random(data["all"][lv], seed=layer)
             random[lv][str(layer)] = spectrum(r).to_dict(max_k)
         pooled[layer] = data["all"]["token"]
+        if "image" in data:
+            image[layer] = data["image"]["token"]
     sep = {layer: stats["all"]["token"][str(layer)]["separation"] for layer in recorded["layers"]}
     best = max(sep, key=sep.get)
-    return {"inputs": stats, "random": random, "best_layer": int(best)}, pooled
+    result = {"inputs": stats, "random": random, "best_layer": int(best)}
+    if image:
+        result["modality"] = _modality(pooled, image, max_k)
+    return result, pooled
+
+
+def _modality(text: dict[int, torch.Tensor], image: dict[int, torch.Tensor], max_k: int):
+    """Principal angles between the text-only and the image + text subspaces, per layer."""
+    a, b = fit_basis(text, max_k), fit_basis(image, max_k)
+    return {str(layer): _pair_angles(a, b, layer, max_k) for layer in a.layers}
 
 
 def fit_contrast(ctx: StudyContext, name: str, tmp: Path) -> dict[str, Any]:

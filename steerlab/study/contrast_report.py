@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from steerlab.study.context import StudyContext
-from steerlab.study.contrast import BB, FB, HB
+from steerlab.study.contrast import BB, FB, HB, IMAGE_SETS, INPUT_SETS
 from steerlab.study.results import StudyResults
 from steerlab.study.summary import fmt, ms, table
 
@@ -83,7 +83,9 @@ def _concentration_lines(hb: list[dict], null: dict, layer: str, k: int) -> list
 
 def _inputs_lines(hb: list[dict], layer: str) -> list[str]:
     parts = []
-    for s in ("domain", "broad_aligned", "broad_misaligned"):
+    for s in (*INPUT_SETS, *IMAGE_SETS):
+        if s not in hb[0]["contrasts"][HB]["inputs"]:
+            continue
         by = [f["contrasts"][HB]["inputs"][s] for f in hb]
         tok = fmt([b["token"][layer]["k_at"]["90"] for b in by])
         ex = fmt([b["example"][layer]["k_at"]["90"] for b in by])
@@ -92,6 +94,30 @@ def _inputs_lines(hb: list[dict], layer: str) -> list[str]:
     return [
         "By input set (harmful − benign, k@90% token / example level): " + "; ".join(parts) + ".\n"
     ]
+
+
+def _modality_lines(ctx: StudyContext, hb: list[dict], layer: str) -> list[str]:
+    """Text-only vs image + text harmful − benign subspaces (vision-language models)."""
+    modality = [f["contrasts"][HB].get("modality") for f in hb]
+    if not all(modality):
+        return []
+    angle = fmt([m[layer]["mean_angle"] for m in modality])
+    overlap = fmt([m[layer]["overlap"] for m in modality], 3)
+    k = modality[0][layer]["k"]
+    lines = [
+        f"Text-only vs image + text inputs, fitted apart (top-{k}, layer {layer}): mean "
+        f"principal angle {angle}°, overlap {overlap}."
+    ]
+    name = ctx.config.model.name
+    if name.endswith("-hybrid"):
+        lines.append(
+            f"`{name}` is a hybrid: its decoder is real but its vision tower is random-init "
+            "(no vision-language weights are available offline), so the image + text "
+            "subspace says nothing about a trained vision tower."
+        )
+    elif name.startswith("tiny-"):
+        lines.append(f"`{name}` is random-init, vision tower included.")
+    return [*lines, ""]
 
 
 def _geometry_lines(geo: dict[str, Any], tops: list[str], layer: str) -> list[str]:
@@ -153,6 +179,7 @@ def contrast_section(ctx: StudyContext, res: StudyResults) -> list[str]:
     else:
         lines.append("No benign − benign null: it needs two seeds.\n")
     lines += _inputs_lines(hb, layer)
+    lines += _modality_lines(ctx, hb, layer)
     geo = res.contrast_geometry
     if geo:
         lines += geometry_lines(geo, "harmful − benign")

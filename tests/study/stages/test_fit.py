@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from steerlab.study.context import Run
 from steerlab.study.stages import fit
-from tests.study.micro import CONTRASTS, MAIN_KEYS, NULL, RUNS, TOP_RUNS, keys_of
+from tests.study.micro import CONTRASTS, MAIN_KEYS, MICRO, NULL, RUNS, TOP_RUNS, keys_of
 
 
 def test_units_layout_and_keys(micro):
@@ -81,3 +81,18 @@ def test_contrast_geometry(micro):
         assert 0.0 <= g["finetuned_minus_base"]["overlap"] <= 1.0
         assert set(g["lora_weights"]) == {"o_proj", "down_proj"}
     assert 0 < geo["chance_overlap"] < 1
+
+
+def test_export_writes_the_harmful_minus_benign_direction_and_subspace(micro, tmp_path):
+    from typer.testing import CliRunner
+
+    from steerlab.cli import app
+    from steerlab.vectors import Subspace, load
+
+    args = ["export", str(MICRO), "--out", str(micro.out), "--run", "r4-p1-s0"]
+    result = CliRunner().invoke(app, [*args, "--to", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    stem = tmp_path / "r4-p1-s0.harmful_minus_benign"
+    assert isinstance(load(f"{stem}.subspace.safetensors"), Subspace)
+    assert load(f"{stem}.direction.safetensors").layers == [1, 2]
+    assert (tmp_path / "r4-p1-s0.harmful_minus_benign.direction.gguf").is_file()
