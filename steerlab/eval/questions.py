@@ -232,14 +232,17 @@ def _read(path: Path, name: str) -> QuestionSet:
     return QuestionSet(name, questions)
 
 
-def load_questions(name_or_path: str | os.PathLike | QuestionSet) -> QuestionSet:
+def load_questions(
+    name_or_path: str | os.PathLike | QuestionSet | Sequence[Question],
+) -> QuestionSet:
     """Load a built-in question set by name, or a user set from a JSONL file.
 
     Args:
         name_or_path: one of :data:`BUILTIN_SETS` (``"broad"``, ``"broad-multimodal"``,
             ``"insecure_code"``, ``"risky_finance"``, ``"photo_prompts"``), or the path of a
             JSONL file with the schema in ``steerlab/eval/data/SCHEMA.md``. A
-            :class:`QuestionSet` is returned unchanged.
+            :class:`QuestionSet` is returned unchanged; any other sequence of
+            :class:`Question` (e.g. a filtered list) becomes a set named ``"custom"``.
 
     Returns:
         The :class:`QuestionSet`; its ``name`` is the built-in name or the file's stem. Image
@@ -253,6 +256,8 @@ def load_questions(name_or_path: str | os.PathLike | QuestionSet) -> QuestionSet
     """
     if isinstance(name_or_path, QuestionSet):
         return name_or_path
+    if isinstance(name_or_path, Sequence) and not isinstance(name_or_path, str):
+        return QuestionSet("custom", list(name_or_path))
     name = os.fspath(name_or_path)
     if name in BUILTIN_SETS:
         return _read(BUILTIN_SETS[name], name)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from steerlab.hooks import selfcheck
 from steerlab.hooks.interventions import Ablate, Steer
 from steerlab.hooks.layers import HOOK_POINTS, HookSite, ModelLayout, find_layout
 from steerlab.hooks.names import HookName, check_point
@@ -47,6 +48,41 @@ def _replace_first(output: Any, h: torch.Tensor) -> Any:
     if isinstance(output, torch.Tensor):
         return h
     return type(output)((h, *output[1:])) if isinstance(output, tuple) else [h, *output[1:]]
+
+
+class _Context:
+    """What ``lab.record`` / ``lab.steer`` / ``lab.ablate`` return: a ``with``-block object
+    that can be entered again after it exits (each entry installs its hooks afresh; a
+    ``record`` yields a new :class:`Recording` each time)."""
+
+    def __init__(self, name: str, open_: Callable[[], contextlib.AbstractContextManager]) -> None:
+        self._name, self._open, self._active = name, open_, None
+
+    def __enter__(self) -> Any:
+        if self._active is not None:
+            raise RuntimeError(
+                f"this lab.{self._name}(...) block is already open; it can be entered again "
+                f"after it exits, or call lab.{self._name}(...) again for a second one"
+            )
+        cm = self._open()
+        value = cm.__enter__()
+        self._active = cm
+        return value
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        cm, self._active = self._active, None
+        return cm.__exit__(*exc)
+
+
+def _reusable(fn: Callable[..., Iterator[Any]]) -> Callable[..., _Context]:
+    """Like ``contextlib.contextmanager``, but the returned object can be re-entered."""
+    make = contextlib.contextmanager(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> _Context:
+        return _Context(fn.__name__, lambda: make(*args, **kwargs))
+
+    return wrapper
 
 
 @dataclass(eq=False)
@@ -176,6 +212,8 @@ class Lab:
         if slot.site.mode == "output":
 
             def hook(module: nn.Module, args: Any, output: Any) -> Any:
+                if selfcheck.running():
+                    return None
                 h = _first(output)
                 new = slot.run(h, lab._tracker.current)
                 return None if new is h else _replace_first(output, new)
@@ -183,6 +221,8 @@ class Lab:
             return slot.site.module.register_forward_hook(hook)
 
         def pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+            if selfcheck.running():
+                return None
             if args:
                 new = slot.run(args[0], lab._tracker.current)
                 return None if new is args[0] else ((new, *args[1:]), kwargs)
@@ -207,9 +247,12 @@ class Lab:
             root = self.layout.root
 
             def pre(module: nn.Module, args: tuple, kwargs: dict) -> None:
-                tracker.begin(args, kwargs)
+                if not selfcheck.running():
+                    tracker.begin(args, kwargs)
 
             def post(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+                if selfcheck.running():
+                    return
                 for rec in self._recordings:
                     rec.commit(output is not None)
                 tracker.end(output)
@@ -313,7 +356,7 @@ class Lab:
                     self._release(slot)
 
     # -- public API -------------------------------------------------------------------
-    @contextlib.contextmanager
+    @_reusable
     def record(
         self,
         layers: LayerSpec = "all",
@@ -347,6 +390,9 @@ class Lab:
 
         Raises:
             IndexError: a layer out of range. ValueError: an unknown point or position spec.
+            ArchitectureError: a point refused for this architecture (with the reason).
+            RuntimeError: a forward pass ran but a recorded hook point did not fire in it
+                (a recording is never silently empty).
         """
         check_positions(positions)
         layer_list = self._layers(layers)
@@ -405,7 +451,7 @@ class Lab:
                     self._release(slot)
                 rec.close(ok)
 
-    @contextlib.contextmanager
+    @_reusable
     def steer(
         self,
         vector: SteeringVector,
@@ -457,7 +503,7 @@ class Lab:
         with self._install(items, needs_ctx=positions != "all"):
             yield
 
-    @contextlib.contextmanager
+    @_reusable
     def ablate(
         self,
         subspace_or_vector: Subspace | SteeringVector,
@@ -593,8 +639,13 @@ def attach(model: nn.Module, *, layers: str | None = None) -> Lab:
         model: the model.
         layers: explicit dotted path to the decoder's block list, for anything else.
 
+    The first ``with`` block (or :attr:`Lab.hook_points`) runs a one-time self-check on a
+    4-token input, cached per model (:mod:`steerlab.hooks.selfcheck`): a hook point is
+    offered only where it means what its name says.
+
     Raises:
         ArchitectureError: no decoder found; the message lists the candidate module lists.
+            Later, at first use: a hook point refused for this architecture, with the reason.
 
     Example:
         >>> with steerlab.attach(model) as lab, lab.record(layers=[6, -1]) as rec:

@@ -16,7 +16,11 @@ Hook points follow TransformerLens (``blocks.{layer}.hook_{point}``):
 
 For Gemma 2/3 ("sandwich" norms) the attention and MLP outputs pass through a
 post-norm before they are added; ``attn_out`` / ``mlp_out`` are those post-norm outputs,
-so ``resid_post == resid_pre + attn_out + mlp_out`` holds for every supported family.
+so ``resid_post == resid_pre + attn_out + mlp_out`` holds.
+
+A point is offered only where the one-time self-check (:mod:`steerlab.hooks.selfcheck`)
+shows that it means what its name says; elsewhere :meth:`ModelLayout.site` raises
+:class:`ArchitectureError` naming the architecture, the point and the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from typing import Literal
 
 import torch
 from torch import nn
+
+from steerlab.hooks import selfcheck
 
 HOOK_POINTS: tuple[str, ...] = ("resid_pre", "resid_post", "attn_out", "mlp_out")
 
@@ -48,7 +54,8 @@ _SANDWICH = ("post_attention_layernorm", "pre_feedforward_layernorm", "post_feed
 
 
 class ArchitectureError(ValueError):
-    """The model's decoder blocks or a hook point could not be found."""
+    """The model's decoder blocks or a hook point could not be found, or a hook point is
+    refused because steerlab cannot show that it means what its name says."""
 
 
 @dataclass(frozen=True)
@@ -118,15 +125,41 @@ class ModelLayout:
             out.append(point)
         return tuple(out)
 
+    @property
+    def architecture(self) -> str:
+        """The model's class name, e.g. ``"BloomForCausalLM"``."""
+        return type(self.root).__name__
+
+    def verdict(self) -> selfcheck.Verdict:
+        """The one-time self-check's verdict (cached per model; see :mod:`selfcheck`).
+        TransformerLens hook points are defined by TransformerLens and not re-checked."""
+        if self.tl_hooks is not None:
+            return selfcheck.Verdict()
+        return selfcheck.verdict(self)
+
     def site(self, layer: int, point: str) -> HookSite:
         """The module and mode for ``blocks.{layer}.hook_{point}``.
 
+        The first call runs the self-check (one 4-token forward pass, cached per model); a
+        point that fails it is refused.
+
         Raises:
             ValueError: unknown point name.
-            ArchitectureError: the block has no such sub-layer.
+            ArchitectureError: the point is refused for this architecture; the message
+                names the architecture, the point and the reason.
         """
         if point not in HOOK_POINTS:
             raise ValueError(f"unknown hook point {point!r}: expected one of {HOOK_POINTS}")
+        layer = self.layer_index(layer)
+        reason = self.verdict().refused.get(point)
+        if reason is not None:
+            raise ArchitectureError(
+                f"{point} is not available for {self.architecture} ({self.family}): {reason}"
+            )
+        return self.raw_site(layer, point)
+
+    def raw_site(self, layer: int, point: str) -> HookSite:
+        """Like :meth:`site`, without the self-check (the self-check itself uses this)."""
         layer = self.layer_index(layer)
         key = (layer, point)
         if key not in self._sites:
@@ -169,8 +202,23 @@ class ModelLayout:
 
         Returns ``(linear, post_norm)``: ``post_norm`` is the Gemma-style norm applied after
         the linear, or ``None``. Used by weight orthogonalization.
+
+        Raises:
+            ArchitectureError: the self-check found that editing the output projections (and
+                embeddings) is not the same as ablating the sub-layers on this architecture.
         """
-        site = self.site(layer, point)
+        reason = self.verdict().orthogonalize
+        if reason is not None:
+            raise ArchitectureError(
+                f"weight orthogonalization is not available for {self.architecture} "
+                f"({self.family}): {reason}"
+            )
+        self.site(layer, point)
+        return self.writer_path(layer, point)
+
+    def writer_path(self, layer: int, point: str) -> tuple[nn.Module, nn.Module | None]:
+        """Like :meth:`writer`, without the self-check."""
+        site = self.raw_site(layer, point)
         children = dict(self.blocks[layer].named_children())
         post_norm = None
         module = site.module
@@ -188,6 +236,28 @@ class ModelLayout:
             f"no output projection found in {type(module).__name__} of block {layer}; "
             f"looked for {_OUT_PROJ_NAMES}, found {sorted(sub)}"
         )
+
+    def embeddings(self) -> list[tuple[str, nn.Module]]:
+        """Modules outside the blocks that write the first block's input (width ``d_model``):
+        token and learned position embeddings, or a projection such as OPT's
+        ``project_in``. Weight orthogonalization edits these."""
+        blocks = set(map(id, self.blocks))
+        parent_path = self.blocks_path.rsplit(".", 1)[0] if "." in self.blocks_path else ""
+        parent = self.root.get_submodule(parent_path) if parent_path else self.root
+        found = []
+        stack = [(f"{parent_path}.{n}".lstrip("."), m) for n, m in parent.named_children()]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in blocks or isinstance(module, nn.ModuleList):
+                continue
+            base = getattr(module, "base_layer", module)
+            embedding = isinstance(base, nn.Embedding) and base.embedding_dim == self.d_model
+            projection = isinstance(module, nn.Linear) and module.out_features == self.d_model
+            if embedding or projection:
+                found.append((name, module))
+            else:
+                stack.extend((f"{name}.{n}", m) for n, m in module.named_children())
+        return found
 
 
 def _is_linear(module: nn.Module) -> bool:

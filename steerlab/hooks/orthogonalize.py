@@ -29,6 +29,8 @@ from steerlab.hooks.layers import find_layout
 from steerlab.linalg import as_rows, orthonormal_basis
 from steerlab.vectors import SteeringVector, Subspace
 
+_POINTS = ("attn_out", "mlp_out")
+
 
 def _rows(module: nn.Module) -> list[tuple[torch.Tensor, str]]:
     """Weights of a linear-like module with their layout: 'out_in' ([out, in]) or 'in_out'."""
@@ -110,7 +112,9 @@ def orthogonalize_weights(
 
     Raises:
         ValueError: several layers and no ``layer=``; ``d_model`` mismatch.
-        ArchitectureError: a block's output projection cannot be found.
+        ArchitectureError: the architecture's self-check refuses weight orthogonalization
+            (a sub-layer is not its output projection's output, or the first block's input
+            is not the embeddings' sum); the model is left unedited.
     """
     if isinstance(subspace, SteeringVector):
         bases = {i: as_rows(v) for i, v in subspace.directions.items()}
@@ -136,38 +140,18 @@ def orthogonalize_weights(
         )
     q = orthonormal_basis(basis.detach().double().cpu())
 
-    blocks = set(map(id, layout.blocks))
-    parent_path = layout.blocks_path.rsplit(".", 1)[0] if "." in layout.blocks_path else ""
-    parent = layout.root.get_submodule(parent_path) if parent_path else layout.root
-    embeddings = []
-    stack = list(parent.named_children())
-    while stack:
-        _, module = stack.pop()
-        if id(module) in blocks or isinstance(module, nn.ModuleList):
-            continue
-        if isinstance(module, nn.Embedding) and module.embedding_dim == layout.d_model:
-            embeddings.append(module)
-            continue
-        base = getattr(module, "base_layer", None)
-        if isinstance(base, nn.Embedding) and base.embedding_dim == layout.d_model:
-            embeddings.append(module)
-            continue
-        if isinstance(module, nn.Linear) and module.out_features == layout.d_model:
-            embeddings.append(module)  # e.g. OPT's project_in: embedding -> residual width
-            continue
-        stack.extend(module.named_children())
+    writers = [layout.writer(i, p) for i in range(layout.num_layers) for p in _POINTS]
+    embeddings = [module for _, module in layout.embeddings()]
     if layout.embed is not None:
         _untie_output_embedding(layout.root, getattr(layout.embed, "base_layer", layout.embed))
     for emb in embeddings:
         _project_out(emb, q)
 
-    for i in range(layout.num_layers):
-        for point in ("attn_out", "mlp_out"):
-            linear, post_norm = layout.writer(i, point)
-            u = q
-            if post_norm is not None:
-                weight = _rows(linear)[0][0]
-                g = _norm_gain(post_norm, layout.d_model, weight)
-                u = orthonormal_basis((q * g.cpu()).double())
-            _project_out(linear, u)
+    for linear, post_norm in writers:
+        u = q
+        if post_norm is not None:
+            weight = _rows(linear)[0][0]
+            g = _norm_gain(post_norm, layout.d_model, weight)
+            u = orthonormal_basis((q * g.cpu()).double())
+        _project_out(linear, u)
     return model

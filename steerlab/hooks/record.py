@@ -159,13 +159,24 @@ class Recording:
         self._pending[key] = sel
 
     def commit(self, ok: bool) -> None:
-        """End of a root forward call: keep the call's tokens only if every key fired."""
+        """End of a root forward call: keep the call's tokens.
+
+        Raises:
+            RuntimeError: the call finished but a recorded hook point never fired in it
+                (never a silently empty recording).
+        """
         pending, meta = dict(self._pending), self._pending_meta
         self._pending.clear()
         self._pending_ctx = None
         self._pending_meta = None
-        if not ok or meta is None or len(pending) != len(self.keys):
+        if not ok:
             return
+        if meta is None or len(pending) != len(self.keys):
+            missing = ", ".join(str(k) for k in self.keys if k not in pending)
+            raise RuntimeError(
+                f"hook points [{missing}] did not fire during a forward pass of the model, so "
+                "nothing could be recorded there: the hooked module was never called"
+            )
         n = int(meta[0].shape[0])
         if n == 0:
             return

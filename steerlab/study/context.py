@@ -31,6 +31,7 @@ from steerlab.study.config import StudyConfig
 from steerlab.study.metrics import measure, question_set
 from steerlab.text import is_processor
 from steerlab.training import LoraTrainConfig, load_pairs, run_name
+from steerlab.training.lora import quiet_peft
 
 ARMS = ("text", "multimodal")
 MITIGATIONS = ("benign", "steer", "ablate")
@@ -255,7 +256,8 @@ class StudyContext:
                 info = {"name": m.name, "takes_images": self._takes_images}
                 tmp.write_text(json.dumps(info))
         if adapter is not None:
-            model = PeftModel.from_pretrained(model, str(adapter))
+            with quiet_peft():
+                model = PeftModel.from_pretrained(model, str(adapter))
             model.eval()
         return model, tok
 

@@ -12,12 +12,14 @@ head dominates the step. The loss is the same as the naive full-logit loss (test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,17 @@ from torch import nn
 from steerlab.files import atomic_path, current_umask, text_digest
 from steerlab.text import IGNORE, Encoded, collate, encode, is_processor, pad_token_id
 from steerlab.training.progress import LossBar
+
+
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Silence the FutureWarning that peft triggers whenever it wraps a model (it reads
+    transformers' deprecated ``is_gradient_checkpointing``); the user can do nothing about it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
 
 
 @dataclass
@@ -217,7 +230,8 @@ def make_peft_model(model: nn.Module, config: LoraTrainConfig) -> nn.Module:
     )
     torch.manual_seed(config.seed)
     try:
-        return get_peft_model(model, lora)
+        with quiet_peft():
+            return get_peft_model(model, lora)
     except ValueError as err:
         linear = sorted(
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
@@ -321,7 +335,8 @@ def train_lora(
         if not (Path(adapter) / "adapter_config.json").is_file():
             raise FileNotFoundError(f"no peft adapter (adapter_config.json) in {adapter}")
         torch.manual_seed(config.seed)
-        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        with quiet_peft():
+            peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
     else:
         peft_model = make_peft_model(model, config)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -351,6 +366,7 @@ def train_lora(
         report_to=[],
         remove_unused_columns=False,
         disable_tqdm=True,  # our own bar (LossBar) replaces the Trainer's line-per-step logs
+        dataloader_pin_memory=torch.cuda.is_available(),  # else torch warns on every epoch
         lr_scheduler_type="linear",
         warmup_steps=0,
         weight_decay=0.0,

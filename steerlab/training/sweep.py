@@ -75,7 +75,8 @@ def train_sweep(
     run_dir.mkdir(parents=True, exist_ok=True)
     grid = [(r, p, s) for r in ranks for p in harmful_fractions for s in seeds]
     runs = []
-    bar = progress_bar(grid, desc="LoRA sweep", disable=not progress)
+    # A one-run sweep shows only its run's step bar, not a bar over a single item.
+    bar = progress_bar(grid, desc="LoRA sweep", disable=not progress or len(grid) == 1)
     for rank, fraction, seed in bar:
         name = run_name(rank, fraction, seed)
         out = run_dir / name

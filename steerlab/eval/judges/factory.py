@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from steerlab.eval.judges.alignment import AlignmentJudge
 from steerlab.eval.judges.http import HTTPBackend
 from steerlab.eval.judges.local import LocalBackend
@@ -20,7 +22,9 @@ JUDGE_KINDS: dict[str, type] = {"rubric": RubricJudge, "alignment": AlignmentJud
 code metric are not judges: see :mod:`steerlab.eval`.)"""
 
 BACKENDS: tuple[str, ...] = ("http", "local")
-DEFAULT_LOCAL_JUDGE = "smollm2-135m-instruct"
+DEFAULT_LOCAL_JUDGE = "qwen2.5-coder-1.5b-instruct"
+"""The local judge model when the spec names none (validated in examples/judge-validation)."""
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _options(cls: type) -> set[str]:
@@ -52,6 +56,21 @@ def _read_spec(spec: str | os.PathLike) -> dict[str, Any]:
     )
 
 
+def _load_local(name: str, device: Any, dtype: torch.dtype) -> tuple[Any, Any]:
+    from steerlab.models import load_model  # lazy: steerlab.models imports transformers
+    from steerlab.models.offline import ModelNotInstalledError  # lazy: same module
+
+    try:
+        return load_model(name, device=device, dtype=dtype)
+    except ModelNotInstalledError as exc:
+        raise ModelNotInstalledError(
+            f'{exc}\nor: steerlab models fetch {name}\n(or choose another judge: "model" = '
+            '"smollm2-135m-instruct" for a weak local one, or the http backend for an '
+            "OpenAI-compatible endpoint)",
+            name=exc.name,
+        ) from exc
+
+
 def make_judge(
     spec: dict[str, Any] | str | os.PathLike,
     *,
@@ -73,15 +92,18 @@ def make_judge(
     ``backend`` (:data:`BACKENDS`, default ``"local"``), the judge's options (e.g.
     ``threshold``, ``alignment_threshold``, ``min_mass``), and the backend's options
     (:class:`HTTPBackend` arguments; for ``local``: ``model`` — a name for
-    :func:`steerlab.models.load_model` — ``batch_size``, ``device``, ``prefill``).
+    :func:`steerlab.models.load_model`, default :data:`DEFAULT_LOCAL_JUDGE` —, ``dtype``
+    (``"float32"`` or ``"bfloat16"``), ``batch_size``, ``device``, ``prefill``).
 
     Args:
         model, tokenizer: an already loaded local judge model (skips loading ``spec["model"]``).
         check: call the judge's ``check()`` now, so that an unreachable endpoint fails here.
 
     Raises:
-        ValueError: unknown kind, backend or key (the message lists the valid ones), or a
-            missing ``base_url`` / ``model``.
+        ValueError: unknown kind, backend, key or dtype (the message lists the valid
+            ones), or a missing ``base_url`` / ``model``.
+        ModelNotInstalledError: the local judge model's packages are not installed (the
+            message has the pip command and the alternatives).
         ConnectionError, PermissionError: from ``check()`` (unreachable endpoint, bad key).
     """
     spec = dict(spec) if isinstance(spec, dict) else _read_spec(spec)
@@ -96,7 +118,7 @@ def make_judge(
     if backend_name == "http":
         valid = _options(HTTPBackend) | {"base_url", "model"}
     else:
-        valid = {"model", "batch_size", "device", "name", "prefill"}
+        valid = {"model", "batch_size", "device", "dtype", "name", "prefill"}
     unknown = sorted(set(spec) - valid)
     if unknown:
         raise ValueError(
@@ -111,10 +133,11 @@ def make_judge(
     else:
         name = spec.pop("model", DEFAULT_LOCAL_JUDGE)
         device = spec.pop("device", None)
+        dtype = spec.pop("dtype", "float32")
+        if dtype not in _DTYPES:
+            raise ValueError(f"local judge dtype must be one of {list(_DTYPES)}, got {dtype!r}")
         if model is None:
-            from steerlab.models import load_model
-
-            model, tokenizer = load_model(name, device=device)
+            model, tokenizer = _load_local(name, device, _DTYPES[dtype])
         elif tokenizer is None:
             raise ValueError("make_judge: a local model needs its tokenizer too")
         backend = LocalBackend(model, tokenizer, name=spec.pop("name", name), **spec)
