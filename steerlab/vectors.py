@@ -35,13 +35,12 @@ from safetensors.torch import save_file
 from steerlab.files import atomic_path, refuse_pickle
 from steerlab.hooks.names import DEFAULT_POINT, EXAMPLE, HookName, check_point
 from steerlab.linalg import as_rows, orthonormal_basis, span_basis
+from steerlab.version import __version__
 
 FORMAT = "steerlab/1"
 
 
 def _version() -> str:
-    from steerlab import __version__
-
     return __version__
 
 
@@ -238,7 +237,7 @@ class SteeringVector(_AtHookPoint):
         ``layer`` (llama.cpp's 0-based layer index; index 0 is not steerable there, so a
         direction at layer 0 raises ``ValueError``).
         """
-        import gguf
+        import gguf  # lazy: optional dependency, only for llama.cpp export
 
         if 0 in self.directions:
             raise ValueError("llama.cpp control vectors cannot steer layer 0; drop that layer")

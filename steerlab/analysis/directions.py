@@ -72,6 +72,12 @@ def difference_in_means(
     return SteeringVector(dirs, method="difference_in_means", **metadata)
 
 
+def _pooled_variance(p: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """Pooled (unbiased) variance of two samples along dim 0: ``[n_p, ...]``, ``[n_n, ...]``
+    -> ``[...]`` (the denominator of Cohen's d)."""
+    return ((len(p) - 1) * p.var(0) + (len(n) - 1) * n.var(0)) / (len(p) + len(n) - 2)
+
+
 def standardized_difference_in_means(
     positive: Acts, negative: Acts, *, layer: int = 0, eps: float = 1e-6, **metadata
 ) -> SteeringVector:
@@ -90,7 +96,7 @@ def standardized_difference_in_means(
         p, n = pos[lyr].double(), neg[lyr].double()
         if len(p) < 2 or len(n) < 2:
             raise ValueError(f"layer {lyr}: need at least 2 examples per set to standardise")
-        pooled = ((len(p) - 1) * p.var(0) + (len(n) - 1) * n.var(0)) / (len(p) + len(n) - 2)
+        pooled = _pooled_variance(p, n)
         dirs[lyr] = ((p.mean(0) - n.mean(0)) / (pooled.sqrt() + eps)).float()
     return SteeringVector(dirs, method="standardized_difference_in_means", **metadata)
 
@@ -259,7 +265,7 @@ def separation(positive: Acts, negative: Acts, *, layer: int = 0) -> dict[int, f
             out[lyr] = 0.0
             continue
         sp, sn = p @ (u / norm), n @ (u / norm)
-        pooled = ((len(sp) - 1) * sp.var() + (len(sn) - 1) * sn.var()) / (len(sp) + len(sn) - 2)
+        pooled = _pooled_variance(sp, sn)
         out[lyr] = float((sp.mean() - sn.mean()) / pooled.sqrt().clamp_min(1e-12))
     return out
 

@@ -183,7 +183,7 @@ def auroc(scores: Sequence[float] | torch.Tensor, labels: Sequence[bool | int]) 
     Raises:
         ValueError: different lengths, NaN scores, or only one class among the labels.
     """
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # lazy: scikit-learn loads slowly
 
     s = torch.as_tensor(scores, dtype=torch.float64)
     y = [int(bool(v)) for v in labels]

@@ -73,7 +73,7 @@ def _bootstrap_ci(values: np.ndarray, seed: int, n_resamples: int) -> tuple[floa
         return (math.nan, math.nan)
     if len(values) == 1 or np.all(values == values[0]):
         return (float(values[0]), float(values[0]))
-    from scipy.stats import bootstrap
+    from scipy.stats import bootstrap  # lazy: scipy.stats loads slowly
 
     res = bootstrap(
         (values,),

@@ -24,6 +24,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from steerlab.eval.judges import JUDGE_KINDS, make_judge
+from steerlab.eval.preference import preference_misalignment
 from steerlab.eval.questions import QuestionSet, load_questions
 from steerlab.eval.result import EvalResult, mean_score, misaligned_rate, worst_of_n
 from steerlab.eval.sampling import Answer, SamplingConfig, read_answers, sample_answers
@@ -91,8 +95,6 @@ def judge_answers(
     Never raises because of the judge: a chunk whose ``judge.judge`` call raises, or
     returns the wrong number of verdicts, becomes unparsed verdicts naming the error.
     """
-    from tqdm.auto import tqdm
-
     path = Path(cache_path) if cache_path is not None else None
     cache = _read_cache(path) if path is not None else {}
     keys = [_item_key(judge.name, it) for it in items]
@@ -155,12 +157,6 @@ def _resolve_judge(judge: Any) -> Any:
     if isinstance(judge, Judge):
         return judge
     if isinstance(judge, (str, dict, os.PathLike)):
-        try:
-            from steerlab.eval.judges import JUDGE_KINDS, make_judge
-        except ImportError:  # pragma: no cover - judges ship with steerlab
-            raise ValueError(
-                f"unknown judge {judge!r}; expected one of {METRICS} or a Judge"
-            ) from None
         if isinstance(judge, str) and judge not in JUDGE_KINDS:
             raise ValueError(
                 f"unknown judge {judge!r}: expected a judge-free metric ({', '.join(METRICS)}), "
@@ -219,18 +215,44 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if judge == "preference":
-        from steerlab.eval.preference import preference_misalignment
-
-        result = preference_misalignment(
-            model,
-            tokenizer_or_processor,
-            questions,
-            batch_size=sampling.batch_size,
-            system=sampling.system,
+        result = _preference_result(
+            model, tokenizer_or_processor, questions, sampling, intervention
         )
-        result.settings["intervention"] = intervention
         result.save(out / "result.json")
         return result
+    answers, settings = _sample_after_check(
+        judge, model, tokenizer_or_processor, questions, sampling, out, intervention, progress
+    )
+    if judge == "bandit":
+        result = _bandit_result(answers, questions.name, sampling.seed, settings)
+    else:
+        result = _judged_result(
+            judge,
+            answers,
+            questions.name,
+            sampling.seed,
+            settings,
+            base_answers=base_answers,
+            aggregate=aggregate,
+            out=out,
+            progress=progress,
+        )
+    result.save(out / "result.json")
+    return result
+
+
+def _sample_after_check(
+    judge: Any,
+    model: Any,
+    tokenizer_or_processor: Any,
+    questions: QuestionSet,
+    sampling: SamplingConfig,
+    out: Path,
+    intervention: dict[str, Any] | None,
+    progress: bool,
+) -> tuple[list[Answer], dict[str, Any]]:
+    """Check the judge, then sample (or resume) ``out/answers.jsonl``; returns the answers
+    and the settings recorded with the result."""
     check = getattr(judge, "check", None)
     if callable(check):
         check()  # fail fast (unreachable endpoint, missing model) before sampling for an hour
@@ -248,17 +270,47 @@ def evaluate(
         "intervention": intervention,
         "answers": str(out / "answers.jsonl"),
     }
-    if judge == "bandit":
-        # lazy: the bandit metric belongs to the insecure_code domain, which builds on
-        # steerlab.eval, and needs the optional bandit package
-        from steerlab.domains.insecure_code.metric import code_misalignment
+    return answers, settings
 
-        result = code_misalignment(answers, name=questions.name, seed=sampling.seed)
-        result.settings.update(settings)
-        result.save(out / "result.json")
-        return result
 
-    base = _base_lookup(base_answers)
+def _preference_result(
+    model: Any,
+    tokenizer_or_processor: Any,
+    questions: QuestionSet,
+    sampling: SamplingConfig,
+    intervention: dict[str, Any] | None,
+) -> EvalResult:
+    """The judge-free preference metric (no sampling), labelled with ``intervention``."""
+    result = preference_misalignment(
+        model,
+        tokenizer_or_processor,
+        questions,
+        batch_size=sampling.batch_size,
+        system=sampling.system,
+    )
+    result.settings["intervention"] = intervention
+    return result
+
+
+def _bandit_result(
+    answers: list[Answer], name: str, seed: int, settings: dict[str, Any]
+) -> EvalResult:
+    """The insecure-code metric (bandit findings) on the sampled answers."""
+    # lazy: eval must not import the domains (they build on it); bandit is optional
+    from steerlab.domains.insecure_code.metric import code_misalignment
+
+    result = code_misalignment(answers, name=name, seed=seed)
+    result.settings.update(settings)
+    return result
+
+
+def _judge_items(answers: Sequence[Answer], base: dict[tuple[str, int], str]) -> list[JudgeItem]:
+    """One :class:`JudgeItem` per answer, paired with the base model's answer (by question id
+    and sample) when ``base`` is not empty.
+
+    Raises:
+        ValueError: ``base`` lacks some (question id, sample) that was evaluated.
+    """
     missing = [
         (a.question_id, a.sample) for a in answers if base and (a.question_id, a.sample) not in base
     ]
@@ -267,7 +319,7 @@ def evaluate(
             f"base_answers lack {len(missing)} of the evaluated answers (e.g. {missing[0]}); "
             "sample the base model with the same questions and n_samples"
         )
-    items = [
+    return [
         JudgeItem(
             question_id=a.question_id,
             question=a.question,
@@ -279,23 +331,50 @@ def evaluate(
         )
         for a in answers
     ]
-    verdicts = judge_answers(
-        judge, items, cache_path=out / f"verdicts-{_slug(judge.name)}.jsonl", progress=progress
-    )
-    how = _aggregation(judge, aggregate, bool(base))
+
+
+def _aggregate_units(how: str, items: list[JudgeItem], verdicts: list[Verdict], seed: int):
+    """Per-question units under the aggregation ``how`` (see :data:`AGGREGATIONS`)."""
     if how == "worst-of-n":
-        units = worst_of_n(items, verdicts, seed=sampling.seed)
-    elif how == "misaligned-rate":
-        units = misaligned_rate(items, verdicts, seed=sampling.seed)
-    else:
-        units = mean_score(items, verdicts, seed=sampling.seed)
+        return worst_of_n(items, verdicts, seed=seed)
+    if how == "misaligned-rate":
+        return misaligned_rate(items, verdicts, seed=seed)
+    return mean_score(items, verdicts, seed=seed)
+
+
+def _unparsed_reasons(verdicts: Sequence[Verdict]) -> dict[str, int]:
+    """How many verdicts could not be parsed, by reason (``"unparsed"`` when none given)."""
     reasons: dict[str, int] = {}
     for v in verdicts:
         if v.unparsed:
             reasons[v.reason or "unparsed"] = reasons.get(v.reason or "unparsed", 0) + 1
-    result = EvalResult.from_units(
+    return reasons
+
+
+def _judged_result(
+    judge: Judge,
+    answers: list[Answer],
+    name: str,
+    seed: int,
+    settings: dict[str, Any],
+    *,
+    base_answers: Sequence[Answer] | str | os.PathLike | None,
+    aggregate: str,
+    out: Path,
+    progress: bool,
+) -> EvalResult:
+    """Judge the answers (verdicts cached in ``out``) and aggregate them into a result."""
+    base = _base_lookup(base_answers)
+    items = _judge_items(answers, base)
+    verdicts = judge_answers(
+        judge, items, cache_path=out / f"verdicts-{_slug(judge.name)}.jsonl", progress=progress
+    )
+    how = _aggregation(judge, aggregate, bool(base))
+    units = _aggregate_units(how, items, verdicts, seed)
+    reasons = _unparsed_reasons(verdicts)
+    return EvalResult.from_units(
         units,
-        name=questions.name,
+        name=name,
         metric=f"judge:{judge.name}/{how}",
         settings={**settings, "judge": judge.name, "aggregate": how},
         extra={
@@ -304,5 +383,3 @@ def evaluate(
             "unparsed_reasons": reasons,
         },
     )
-    result.save(out / "result.json")
-    return result

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from steerlab.eval.questions import Question, QuestionSet, load_questions
 from steerlab.files import atomic_path, tensors_digest, text_digest
@@ -205,7 +206,7 @@ def model_identity(model: Any) -> dict[str, Any]:
         "adapter": None,
     }
     try:
-        from peft import PeftModel
+        from peft import PeftModel  # lazy: peft loads transformers (slow)
     except ImportError:  # pragma: no cover - peft is a dependency
         PeftModel = ()  # type: ignore[assignment]
     disabled = getattr(getattr(model, "base_model", None), "disable_adapters", False)
@@ -377,8 +378,6 @@ def sample_answers(
         ValueError: questions with images but a text-only model or tokenizer; an existing
             ``out_path`` made with different settings, model, questions or intervention.
     """
-    from tqdm.auto import tqdm
-
     sampling = sampling or SamplingConfig()
     questions = load_questions(questions)
     check_modality(model, tokenizer_or_processor, questions)

@@ -534,9 +534,7 @@ def collect_contrast(
                 f"pair {getattr(p, 'id', '?')}: collect_contrast handles text-only single-turn "
                 "pairs; this one has an image or a history"
             )
-    lab = attach(model)
-    out_dir = Path(out_dir)
-    stores = {}
+    classes = {}
     for name, field_name in (("harmful", "harmful_response"), ("safe", "safe_response")):
         examples = []
         for p in pairs:
@@ -547,18 +545,10 @@ def collect_contrast(
                 system=getattr(p, "system", None),
                 max_length=max_length,
             )
-        stores[name] = record_examples(
-            model,
-            examples,
-            out_dir / name,
-            layers=layers,
-            points=points,
-            lab=lab,
-            batch_size=batch_size,
-            shard_mb=shard_mb,
-            pad_token_id=getattr(tokenizer, "pad_token_id", None),
-        )
-    return ContrastStores(stores["harmful"], stores["safe"])
+        classes[name] = examples
+    return _record_classes(
+        model, tokenizer, classes, out_dir, layers, points, batch_size=batch_size, shard_mb=shard_mb
+    )
 
 
 def collect_labelled(
@@ -592,16 +582,34 @@ def collect_labelled(
     for label, name in ((True, "misaligned"), (False, "aligned")):
         if not groups[label]:
             raise ValueError(f"no {name} items among {len(items)}: need both labels")
-    lab = attach(model)
-    out_dir = Path(out_dir)
-    stores = {}
+    classes = {}
     for label, name in ((True, "misaligned"), (False, "aligned")):
         prompts, answers = zip(*groups[label], strict=True)
-        examples = encode_examples(tokenizer, prompts, answers, max_length=max_length)
-        stores[name] = record_examples(
+        classes[name] = encode_examples(tokenizer, prompts, answers, max_length=max_length)
+    return _record_classes(
+        model, tokenizer, classes, out_dir, layers, points, batch_size=batch_size, shard_mb=shard_mb
+    )
+
+
+def _record_classes(
+    model: nn.Module,
+    tokenizer: Any,
+    classes: dict[str, list[Example]],
+    out_dir: str | Path,
+    layers: int | Sequence[int] | str,
+    points: str | Sequence[str],
+    *,
+    batch_size: int,
+    shard_mb: float,
+) -> ContrastStores:
+    """Record each class's examples into ``out_dir/<name>``, in order; the first class is
+    the positive store, the second the negative."""
+    lab = attach(model)
+    stores = [
+        record_examples(
             model,
             examples,
-            out_dir / name,
+            Path(out_dir) / name,
             layers=layers,
             points=points,
             lab=lab,
@@ -609,7 +617,9 @@ def collect_labelled(
             shard_mb=shard_mb,
             pad_token_id=getattr(tokenizer, "pad_token_id", None),
         )
-    return ContrastStores(stores["misaligned"], stores["aligned"])
+        for name, examples in classes.items()
+    ]
+    return ContrastStores(*stores)
 
 
 def response_means(

@@ -399,24 +399,7 @@ class Lab:
         point_list = self._points(points, "resid_post")
         for point in point_list:
             self.layout.site(layer_list[0], point)  # fail now if the point does not exist
-        starts = None
-        if isinstance(positions, str) and positions == "response":
-            if response_start is None:
-                raise ValueError('positions="response" needs response_start= (one per example)')
-            raw = torch.as_tensor(response_start)
-            if raw.is_floating_point() or raw.dtype == torch.bool or raw.ndim != 1:
-                raise ValueError(
-                    "response_start must be a 1-D sequence of ints (one absolute position per "
-                    f"example), got {raw.dtype} of shape {tuple(raw.shape)}"
-                )
-            starts = raw.long()
-            if (starts < 0).any():
-                raise ValueError(f"response_start must be >= 0, got {starts.tolist()}")
-        elif response_start is not None:
-            raise ValueError(
-                f'response_start is only used with positions="response", got positions='
-                f"{positions!r}"
-            )
+        starts = _response_starts(positions, response_start)
         keys = [HookName(layer, point) for layer in layer_list for point in point_list]
         rec = Recording(
             keys,
@@ -653,3 +636,34 @@ def attach(model: nn.Module, *, layers: str | None = None) -> Lab:
         >>> rec.activations[6].shape  # [n_tokens, d_model]
     """
     return Lab(model, layers=layers)
+
+
+def _response_starts(
+    positions: PositionSpec, response_start: Sequence[int] | torch.Tensor | None
+) -> torch.Tensor | None:
+    """``response_start`` checked against ``positions``: a ``[n_examples]`` long tensor for
+    ``positions="response"``, else ``None``.
+
+    Raises:
+        ValueError: ``"response"`` without starts, starts that are not non-negative ints in
+            one dimension, or starts given with any other position spec.
+    """
+    if not (isinstance(positions, str) and positions == "response"):
+        if response_start is not None:
+            raise ValueError(
+                f'response_start is only used with positions="response", got positions='
+                f"{positions!r}"
+            )
+        return None
+    if response_start is None:
+        raise ValueError('positions="response" needs response_start= (one per example)')
+    raw = torch.as_tensor(response_start)
+    if raw.is_floating_point() or raw.dtype == torch.bool or raw.ndim != 1:
+        raise ValueError(
+            "response_start must be a 1-D sequence of ints (one absolute position per "
+            f"example), got {raw.dtype} of shape {tuple(raw.shape)}"
+        )
+    starts = raw.long()
+    if (starts < 0).any():
+        raise ValueError(f"response_start must be >= 0, got {starts.tolist()}")
+    return starts

@@ -160,6 +160,7 @@ class CallContext:
 def _find_cache(args: tuple, kwargs: dict) -> Any | None:
     """The KV cache a call carries, found by type (``transformers.Cache``), never by name."""
     try:
+        # lazy: `import steerlab` does not load transformers (slow)
         from transformers.cache_utils import Cache
     except ImportError:  # pragma: no cover
         return None

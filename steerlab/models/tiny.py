@@ -135,7 +135,7 @@ def _siglip_vision(num_layers: int) -> dict[str, Any]:
 
 def _build_text(family: str, num_layers: int) -> PreTrainedModel:
     """Build a text-only decoder (random init) from its config."""
-    import transformers as tf
+    import transformers as tf  # lazy: transformers loads slowly
 
     eager = {"attn_implementation": "eager"}
     if family == "llama":
@@ -205,109 +205,150 @@ def _build_text(family: str, num_layers: int) -> PreTrainedModel:
     raise AssertionError(family)  # pragma: no cover - guarded by tiny()
 
 
-def _build_vlm(family: str, num_layers: int) -> PreTrainedModel:
-    """Build a vision-language model (random init) from its config."""
-    import transformers as tf
+def _gemma3_vlm(num_layers: int) -> PreTrainedModel:
+    """Gemma 3 with a SigLIP tower; images pooled to 2x2 tokens."""
+    import transformers as tf  # lazy: transformers loads slowly
 
     eager = {"attn_implementation": "eager"}
     v_layers = num_layers + 2
-    if family == "gemma3-vlm":
-        config = tf.Gemma3Config(
-            text_config=dict(_gemma_text(num_layers), model_type="gemma3_text"),
-            vision_config=dict(_siglip_vision(v_layers), model_type="siglip_vision_model"),
-            mm_tokens_per_image=4,  # 4x4 patches average-pooled to 2x2
-            image_token_index=_IMAGE,
-            boi_token_index=_BOI,
-            eoi_token_index=_EOI,
-            **_SPECIAL_IDS,
-            **eager,
-        )
-        model = tf.Gemma3ForConditionalGeneration(config)
-        # The projector matrix is zero-initialised, which would make images invisible.
-        projector = model.model.multi_modal_projector
-        with torch.no_grad():
-            projector.mm_input_projection_weight.normal_(0.0, config.initializer_range)
-        return model
-    if family == "llava":
-        config = tf.LlavaConfig(
-            text_config=dict(_llama_like_text(num_layers), model_type="llama"),
-            vision_config=dict(
-                model_type="clip_vision_model",
-                hidden_size=_V_HIDDEN,
-                intermediate_size=_V_FFN,
-                num_hidden_layers=v_layers,
-                num_attention_heads=_V_HEADS,
-                image_size=_IMAGE_SIZE,
-                patch_size=_PATCH,
-                projection_dim=_V_HIDDEN,
-            ),
-            image_token_index=_IMAGE,
-            image_seq_length=(_IMAGE_SIZE // _PATCH) ** 2,  # CLS dropped ("default")
-            **_SPECIAL_IDS,
-            **eager,
-        )
-        return tf.LlavaForConditionalGeneration(config)
-    if family == "qwen2-vl":
-        half = _HEAD_DIM // 2
-        config = tf.Qwen2VLConfig(
-            text_config=dict(
-                _llama_like_text(num_layers),
-                model_type="qwen2_vl_text",
-                rope_parameters={
-                    "rope_type": "default",
-                    "rope_theta": 10000.0,
-                    "mrope_section": [half - 2 * (half // 3), half // 3, half // 3],
-                },
-            ),
-            vision_config=dict(
-                model_type="qwen2_vl_vision",
-                depth=v_layers,
-                embed_dim=_V_HIDDEN,
-                hidden_size=_HIDDEN,  # output size of the patch merger
-                num_heads=_V_HEADS,
-                mlp_ratio=2,
-                patch_size=_PATCH,
-                spatial_merge_size=2,
-                temporal_patch_size=2,
-            ),
-            image_token_id=_IMAGE,
-            video_token_id=_VIDEO,
-            vision_start_token_id=_BOI,
-            vision_end_token_id=_EOI,
-            **_SPECIAL_IDS,
-            **eager,
-        )
-        return tf.Qwen2VLForConditionalGeneration(config)
-    if family == "smolvlm":
-        cls_config = getattr(tf, "SmolVLMConfig", None) or tf.Idefics3Config
-        cls_model = (
-            getattr(tf, "SmolVLMForConditionalGeneration", None)
-            or tf.Idefics3ForConditionalGeneration
-        )
-        config = cls_config(
-            text_config=dict(_llama_like_text(num_layers), model_type="llama"),
-            vision_config=_siglip_vision(v_layers),
-            scale_factor=2,
-            image_token_id=_IMAGE,
-            **_SPECIAL_IDS,
-            **eager,
-        )
-        return cls_model(config)
-    if family == "paligemma":
-        config = tf.PaliGemmaConfig(
-            text_config=dict(
-                _llama_like_text(num_layers, tie_word_embeddings=True), model_type="gemma"
-            ),
-            vision_config=dict(_siglip_vision(v_layers), model_type="siglip_vision_model"),
-            image_token_index=_IMAGE,
-            vocab_size=_VOCAB,
-            projection_dim=_HIDDEN,
-            hidden_size=_HIDDEN,
-            **_SPECIAL_IDS,
-            **eager,
-        )
-        return tf.PaliGemmaForConditionalGeneration(config)
-    raise AssertionError(family)  # pragma: no cover - guarded by tiny()
+    config = tf.Gemma3Config(
+        text_config=dict(_gemma_text(num_layers), model_type="gemma3_text"),
+        vision_config=dict(_siglip_vision(v_layers), model_type="siglip_vision_model"),
+        mm_tokens_per_image=4,  # 4x4 patches average-pooled to 2x2
+        image_token_index=_IMAGE,
+        boi_token_index=_BOI,
+        eoi_token_index=_EOI,
+        **_SPECIAL_IDS,
+        **eager,
+    )
+    model = tf.Gemma3ForConditionalGeneration(config)
+    # The projector matrix is zero-initialised, which would make images invisible.
+    projector = model.model.multi_modal_projector
+    with torch.no_grad():
+        projector.mm_input_projection_weight.normal_(0.0, config.initializer_range)
+    return model
+
+
+def _llava(num_layers: int) -> PreTrainedModel:
+    """LLaVA: a CLIP tower and a Llama decoder."""
+    import transformers as tf  # lazy: transformers loads slowly
+
+    eager = {"attn_implementation": "eager"}
+    v_layers = num_layers + 2
+    config = tf.LlavaConfig(
+        text_config=dict(_llama_like_text(num_layers), model_type="llama"),
+        vision_config=dict(
+            model_type="clip_vision_model",
+            hidden_size=_V_HIDDEN,
+            intermediate_size=_V_FFN,
+            num_hidden_layers=v_layers,
+            num_attention_heads=_V_HEADS,
+            image_size=_IMAGE_SIZE,
+            patch_size=_PATCH,
+            projection_dim=_V_HIDDEN,
+        ),
+        image_token_index=_IMAGE,
+        image_seq_length=(_IMAGE_SIZE // _PATCH) ** 2,  # CLS dropped ("default")
+        **_SPECIAL_IDS,
+        **eager,
+    )
+    return tf.LlavaForConditionalGeneration(config)
+
+
+def _qwen2_vl(num_layers: int) -> PreTrainedModel:
+    """Qwen2-VL: its own vision tower with a patch merger and M-RoPE."""
+    import transformers as tf  # lazy: transformers loads slowly
+
+    eager = {"attn_implementation": "eager"}
+    v_layers = num_layers + 2
+    half = _HEAD_DIM // 2
+    config = tf.Qwen2VLConfig(
+        text_config=dict(
+            _llama_like_text(num_layers),
+            model_type="qwen2_vl_text",
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [half - 2 * (half // 3), half // 3, half // 3],
+            },
+        ),
+        vision_config=dict(
+            model_type="qwen2_vl_vision",
+            depth=v_layers,
+            embed_dim=_V_HIDDEN,
+            hidden_size=_HIDDEN,  # output size of the patch merger
+            num_heads=_V_HEADS,
+            mlp_ratio=2,
+            patch_size=_PATCH,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        ),
+        image_token_id=_IMAGE,
+        video_token_id=_VIDEO,
+        vision_start_token_id=_BOI,
+        vision_end_token_id=_EOI,
+        **_SPECIAL_IDS,
+        **eager,
+    )
+    return tf.Qwen2VLForConditionalGeneration(config)
+
+
+def _smolvlm(num_layers: int) -> PreTrainedModel:
+    """SmolVLM (Idefics3 on older transformers): SigLIP tower, pixel shuffle."""
+    import transformers as tf  # lazy: transformers loads slowly
+
+    eager = {"attn_implementation": "eager"}
+    v_layers = num_layers + 2
+    cls_config = getattr(tf, "SmolVLMConfig", None) or tf.Idefics3Config
+    cls_model = (
+        getattr(tf, "SmolVLMForConditionalGeneration", None) or tf.Idefics3ForConditionalGeneration
+    )
+    config = cls_config(
+        text_config=dict(_llama_like_text(num_layers), model_type="llama"),
+        vision_config=_siglip_vision(v_layers),
+        scale_factor=2,
+        image_token_id=_IMAGE,
+        **_SPECIAL_IDS,
+        **eager,
+    )
+    return cls_model(config)
+
+
+def _paligemma(num_layers: int) -> PreTrainedModel:
+    """PaliGemma: a SigLIP tower and a Gemma decoder."""
+    import transformers as tf  # lazy: transformers loads slowly
+
+    eager = {"attn_implementation": "eager"}
+    v_layers = num_layers + 2
+    config = tf.PaliGemmaConfig(
+        text_config=dict(
+            _llama_like_text(num_layers, tie_word_embeddings=True), model_type="gemma"
+        ),
+        vision_config=dict(_siglip_vision(v_layers), model_type="siglip_vision_model"),
+        image_token_index=_IMAGE,
+        vocab_size=_VOCAB,
+        projection_dim=_HIDDEN,
+        hidden_size=_HIDDEN,
+        **_SPECIAL_IDS,
+        **eager,
+    )
+    return tf.PaliGemmaForConditionalGeneration(config)
+
+
+_VLM_BUILDERS = {
+    "gemma3-vlm": _gemma3_vlm,
+    "llava": _llava,
+    "qwen2-vl": _qwen2_vl,
+    "smolvlm": _smolvlm,
+    "paligemma": _paligemma,
+}
+
+
+def _build_vlm(family: str, num_layers: int) -> PreTrainedModel:
+    """Build a vision-language model (random init) from its config."""
+    if family not in _VLM_BUILDERS:  # pragma: no cover - guarded by tiny()
+        raise AssertionError(family)
+    return _VLM_BUILDERS[family](num_layers)
 
 
 def tiny(
@@ -499,64 +540,78 @@ def tiny_inputs(
         raise ValueError(f"batch and seq must be positive, got batch={batch}, seq={seq}")
     family = _family_of(model)
     config = model.config
+    generator = torch.Generator().manual_seed(seed)
+    text = _random_text(config, batch, seq, generator)
+    use_image = image and family in VLM_FAMILIES
+    block = _image_block(family, config) if use_image else []
+    rows = [
+        text[b, : seq - min(3, seq - 1)] if (padding and b == 0) else text[b] for b in range(batch)
+    ]
+    if use_image:
+        cut = 0 if family == "paligemma" else 1
+        block_t = torch.tensor(block, dtype=torch.long)
+        rows = [torch.cat([row[:cut], block_t, row[cut:]]) for row in rows]
+    input_ids, attention_mask = _place(rows, seq + len(block), padding, _pad_id(config))
+    inputs: dict[str, torch.Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if use_image:
+        inputs.update(_pixel_inputs(family, config, batch, generator, model.dtype))
+        inputs.update(_token_types(family, config, input_ids, attention_mask))
+    return inputs
+
+
+def _pad_id(config: Any) -> int:
+    """The text model's pad token id (else the outer config's, else 0)."""
     text_config = config.get_text_config()
-    vocab = int(text_config.vocab_size)
     pad_id = getattr(text_config, "pad_token_id", None)
     if pad_id is None:
         pad_id = getattr(config, "pad_token_id", None)
-    pad_id = 0 if pad_id is None else int(pad_id)
+    return 0 if pad_id is None else int(pad_id)
 
-    generator = torch.Generator().manual_seed(seed)
+
+def _random_text(config: Any, batch: int, seq: int, generator: torch.Generator) -> torch.Tensor:
+    """Random non-special token ids ``[batch, seq]`` (avoiding the reserved top of a tiny
+    vocabulary)."""
+    vocab = int(config.get_text_config().vocab_size)
     special = _special_ids(config)
-    # Avoid special ids, and the reserved top of a tiny vocabulary.
     limit = _FIRST_RESERVED if vocab == _VOCAB else vocab
     allowed = torch.tensor([i for i in range(limit) if i not in special], dtype=torch.long)
-    text = allowed[torch.randint(len(allowed), (batch, seq), generator=generator)]
+    return allowed[torch.randint(len(allowed), (batch, seq), generator=generator)]
 
-    use_image = image and family in VLM_FAMILIES
-    block: list[int] = []
-    if use_image:
-        block = _image_block(family, config)
-    block_t = torch.tensor(block, dtype=torch.long)
-    total = seq + len(block)
-    short = min(3, seq - 1) if padding else 0
 
-    input_ids = torch.full((batch, total), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((batch, total), dtype=torch.long)
-    is_image = torch.zeros((batch, total), dtype=torch.long)
+def _place(
+    rows: list[torch.Tensor], total: int, padding: str | None, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)``, both ``[len(rows), total]``: each row padded with
+    ``pad_id`` on the left when ``padding == "left"``, else on the right."""
+    input_ids = torch.full((len(rows), total), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), total), dtype=torch.long)
+    for b, row in enumerate(rows):
+        start = total - len(row) if padding == "left" else 0
+        input_ids[b, start : start + len(row)] = row
+        attention_mask[b, start : start + len(row)] = 1
+    return input_ids, attention_mask
+
+
+def _token_types(
+    family: str, config: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The per-token type ids a VLM family needs beside its pixels (1 marks image tokens)."""
     image_ids = {
         getattr(config, name, None)
         for name in ("image_token_id", "image_token_index")
         if getattr(config, name, None) is not None
     }
-    for b in range(batch):
-        n_text = seq - short if b == 0 else seq
-        row_text = text[b, :n_text]
-        if use_image:
-            cut = 0 if family == "paligemma" else 1
-            row = torch.cat([row_text[:cut], block_t, row_text[cut:]])
-        else:
-            row = row_text
-        start = total - len(row) if padding == "left" else 0
-        input_ids[b, start : start + len(row)] = row
-        attention_mask[b, start : start + len(row)] = 1
-        if use_image:
-            is_image[b, start : start + len(row)] = torch.isin(
-                row, torch.tensor(sorted(image_ids), dtype=torch.long)
-            ).long()
-
-    inputs: dict[str, torch.Tensor] = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if use_image:
-        inputs.update(_pixel_inputs(family, config, batch, generator, model.dtype))
-        if family == "qwen2-vl":
-            inputs["mm_token_type_ids"] = is_image
-        elif family == "gemma3-vlm":
-            inputs["token_type_ids"] = is_image
-        elif family == "paligemma":
-            # 0 = bidirectional prefix (image + prompt), as the processor returns when
-            # there is no suffix; generated tokens are appended as 1 (causal suffix).
-            inputs["token_type_ids"] = torch.zeros_like(input_ids)
-    return inputs
+    is_image = torch.isin(input_ids, torch.tensor(sorted(image_ids), dtype=torch.long))
+    is_image = (is_image & attention_mask.bool()).long()
+    if family == "qwen2-vl":
+        return {"mm_token_type_ids": is_image}
+    if family == "gemma3-vlm":
+        return {"token_type_ids": is_image}
+    if family == "paligemma":
+        # 0 = bidirectional prefix (image + prompt), as the processor returns when
+        # there is no suffix; generated tokens are appended as 1 (causal suffix).
+        return {"token_type_ids": torch.zeros_like(input_ids)}
+    return {}
 
 
 _TOKENIZER_SPECIALS = ("<unk>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>")
@@ -578,6 +633,7 @@ def tiny_tokenizer() -> Any:
     With :func:`tiny`, it makes ``steerlab.models.load_model("tiny-llama")`` a complete
     (model, tokenizer) pair for fast end-to-end tests of training, evaluation and the study.
     """
+    # lazy: tokenizer construction code, needed only for the tiny test models
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 

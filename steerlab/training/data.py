@@ -40,13 +40,15 @@ which names the row (0-based, and the line number for JSONL and CSV). Every load
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import logging
 import math
 import os
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -527,9 +529,7 @@ def _load_image(value: Any, base: Path | None, check: bool) -> Any:
     if isinstance(value, Mapping):  # datasets Image feature with decode=False
         if value.get("bytes"):
             try:
-                import io
-
-                from PIL import Image
+                from PIL import Image  # lazy: only image records need Pillow
             except ImportError as e:
                 raise ValueError("image bytes need Pillow: pip install pillow") from e
             try:
@@ -557,7 +557,7 @@ def _load_image(value: Any, base: Path | None, check: bool) -> Any:
 
 def _verify_image(path: Path) -> None:
     try:
-        from PIL import Image
+        from PIL import Image  # lazy: only image records need Pillow
     except ImportError:  # no Pillow: at least make sure the file can be read
         try:
             with open(path, "rb") as fh:
@@ -572,6 +572,106 @@ def _verify_image(path: Path) -> None:
             img.verify()
     except Exception as e:
         raise ValueError(f"image file unreadable: {path} ({type(e).__name__}: {e})") from None
+
+
+def _field_label(cols: dict[str, str], name: str) -> str:
+    """How an error names a field: ``'prompt'`` or ``'prompt' (column 'question')``."""
+    col = cols.get(name, name)
+    return f"'{name}'" if col == name else f"'{name}' (column '{col}')"
+
+
+def _chat_fields(values: dict[str, Any], label: Callable[[str], str]) -> tuple[list, bool]:
+    """Fill ``values`` (prompt, system, final answer) from a chat-format row, in place.
+
+    Returns ``(history, came_from_chat)``: the earlier ``(role, text)`` turns.
+
+    Raises:
+        ValueError: both chat and flat fields, or a malformed chat.
+    """
+    for name in ("safe_response", "harmful_response"):
+        if values[name] is not None:
+            values[name] = _response_value(values[name], label(name))
+    prompt_msgs = values["prompt"] if isinstance(values["prompt"], list | tuple) else None
+    msgs = values["messages"]
+    if msgs is not None and prompt_msgs is not None:
+        raise ValueError("give either 'messages' or a message-list 'prompt', not both")
+    if msgs is None and prompt_msgs is not None:
+        msgs = prompt_msgs
+        values["prompt"] = None
+    if msgs is None:
+        return [], False
+    if values["prompt"] is not None:
+        raise ValueError("give either 'messages' or 'prompt', not both")
+    system, turns = _parse_messages(msgs, label("messages"))
+    if system is not None:
+        if values["system"] is not None and values["system"] != system:
+            raise ValueError("'system' disagrees with the messages' system turn")
+        values["system"] = system
+    if turns[-1][0] == "assistant":
+        missing = [n for n in ("safe_response", "harmful_response") if values[n] is None]
+        if len(missing) != 1:
+            raise ValueError(
+                "messages end with an assistant turn, so the row must give exactly "
+                "one of 'safe_response' / 'harmful_response' (the final turn is the "
+                f"other); it gives {2 - len(missing)}"
+            )
+        values[missing[0]] = turns.pop()[1]
+    if not turns or turns[-1][0] != "user":
+        raise ValueError("messages must contain a user turn before the answer")
+    values["prompt"] = turns.pop()[1]
+    return turns, True
+
+
+def _assign_id(values: dict[str, Any], generated: str | None, label: Callable[[str], str]) -> bool:
+    """Set ``values["id"]`` to a string (``generated`` when given and the row has none);
+    returns whether the id was generated. Raises ValueError for a non-string, non-int id."""
+    if generated is not None and values["id"] is None:
+        values["id"] = generated
+        return True
+    if values["id"] is not None and not isinstance(values["id"], str):
+        if isinstance(values["id"], bool) or not isinstance(values["id"], int):
+            raise ValueError(f"{label('id')} must be a string or an integer")
+        values["id"] = str(values["id"])
+    return False
+
+
+def _check_text_fields(values: dict[str, Any], label: Callable[[str], str]) -> None:
+    """Required fields are non-empty strings; empty optional strings become ``None``.
+    Raises ValueError naming the field."""
+    for name in _REQUIRED:
+        v = values[name]
+        if v is None:
+            raise ValueError(f"missing required field {label(name)}")
+        if not isinstance(v, str):
+            raise ValueError(f"{label(name)} must be a string, got {type(v).__name__}")
+        if not v.strip():
+            raise ValueError(f"{label(name)} is an empty string")
+    for name in ("system", "domain"):
+        v = values[name]
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"{label(name)} must be a string, got {type(v).__name__}")
+        if isinstance(v, str) and not v.strip():
+            values[name] = None  # an empty optional cell (CSV) means "absent"
+
+
+def _row_image(
+    image: Any,
+    label: str,
+    *,
+    required: bool,
+    base: Path | None,
+    check_images: bool,
+) -> Any:
+    """The row's image (loaded/checked), or ``None`` for an empty cell when not ``required``.
+    Raises ValueError for an empty required image or an unreadable one."""
+    if image is None or (isinstance(image, str) and not image.strip()):
+        if required:
+            raise ValueError(
+                f"{label} is empty (pass allow_missing_image=True to allow "
+                "text-only rows in an image dataset)"
+            )
+        return None
+    return _load_image(image, base, check_images)
 
 
 def _record_from_row(
@@ -591,94 +691,27 @@ def _record_from_row(
     if not isinstance(data, Mapping):
         raise PairDataError(f"expected a mapping, got {type(data).__name__}", row=row.index)
 
-    def err(msg: str) -> PairDataError:
-        return PairDataError(msg, row=row.index, line=row.line)
-
-    def get(name: str) -> Any:
-        value = data.get(cols.get(name, name))
-        return None if _is_missing(value) else value
-
     def label(name: str) -> str:
-        col = cols.get(name, name)
-        return f"'{name}'" if col == name else f"'{name}' (column '{col}')"
+        return _field_label(cols, name)
 
-    values: dict[str, Any] = {n: get(n) for n in FIELDS}
-    history: list[tuple[str, str]] = []
-    from_chat = False
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        value = data.get(cols.get(name, name))
+        values[name] = None if _is_missing(value) else value
+    generated = None if has_id_column else f"{id_prefix}{row.index}"
     try:
-        for name in ("safe_response", "harmful_response"):
-            if values[name] is not None:
-                values[name] = _response_value(values[name], label(name))
-        prompt_msgs = values["prompt"] if isinstance(values["prompt"], list | tuple) else None
-        msgs = values["messages"]
-        if msgs is not None and prompt_msgs is not None:
-            raise ValueError("give either 'messages' or a message-list 'prompt', not both")
-        if msgs is None and prompt_msgs is not None:
-            msgs = prompt_msgs
-            values["prompt"] = None
-        if msgs is not None:
-            from_chat = True
-            if values["prompt"] is not None:
-                raise ValueError("give either 'messages' or 'prompt', not both")
-            system, turns = _parse_messages(msgs, label("messages"))
-            if system is not None:
-                if values["system"] is not None and values["system"] != system:
-                    raise ValueError("'system' disagrees with the messages' system turn")
-                values["system"] = system
-            if turns[-1][0] == "assistant":
-                missing = [n for n in ("safe_response", "harmful_response") if values[n] is None]
-                if len(missing) != 1:
-                    raise ValueError(
-                        "messages end with an assistant turn, so the row must give exactly "
-                        "one of 'safe_response' / 'harmful_response' (the final turn is the "
-                        f"other); it gives {2 - len(missing)}"
-                    )
-                values[missing[0]] = turns.pop()[1]
-            if not turns or turns[-1][0] != "user":
-                raise ValueError("messages must contain a user turn before the answer")
-            values["prompt"] = turns.pop()[1]
-            history = turns
+        history, from_chat = _chat_fields(values, label)
+        generated_id = _assign_id(values, generated, label)
+        _check_text_fields(values, label)
+        image = _row_image(
+            values["image"],
+            label("image"),
+            required=has_image_column and not allow_missing_image,
+            base=base,
+            check_images=check_images,
+        )
     except ValueError as e:
-        raise err(str(e)) from None
-
-    generated_id = False
-    if not has_id_column and values["id"] is None:
-        values["id"] = f"{id_prefix}{row.index}"
-        generated_id = True
-    elif values["id"] is not None and not isinstance(values["id"], str):
-        if isinstance(values["id"], bool) or not isinstance(values["id"], int):
-            raise err(f"{label('id')} must be a string or an integer")
-        values["id"] = str(values["id"])
-
-    for name in _REQUIRED:
-        v = values[name]
-        if v is None:
-            raise err(f"missing required field {label(name)}")
-        if not isinstance(v, str):
-            raise err(f"{label(name)} must be a string, got {type(v).__name__}")
-        if not v.strip():
-            raise err(f"{label(name)} is an empty string")
-    for name in ("system", "domain"):
-        v = values[name]
-        if v is not None and not isinstance(v, str):
-            raise err(f"{label(name)} must be a string, got {type(v).__name__}")
-        if isinstance(v, str) and not v.strip():
-            values[name] = None  # an empty optional cell (CSV) means "absent"
-
-    image = values["image"]
-    if image is None or (isinstance(image, str) and not image.strip()):
-        if has_image_column and not allow_missing_image:
-            raise err(
-                f"{label('image')} is empty (pass allow_missing_image=True to allow "
-                "text-only rows in an image dataset)"
-            )
-        image = None
-    else:
-        try:
-            image = _load_image(image, base, check_images)
-        except ValueError as e:
-            raise err(str(e)) from None
-
+        raise PairDataError(str(e), row=row.index, line=row.line) from None
     try:
         record = PairRecord(
             id=values["id"],
@@ -691,8 +724,26 @@ def _record_from_row(
             history=tuple(history),
         )
     except (TypeError, ValueError) as e:
-        raise err(str(e)) from None
+        raise PairDataError(str(e), row=row.index, line=row.line) from None
     return record, from_chat, generated_id
+
+
+def _source_columns(source: Any, first: _Row, cols: dict[str, str], description: str) -> set:
+    """The source's column names (declared, else the first row's keys).
+
+    Raises:
+        PairDataError: a column named in ``cols`` is not among them.
+    """
+    first_keys = set(first.data) if isinstance(first.data, Mapping) else set()
+    column_names = getattr(source, "column_names", None)
+    names = set(column_names) if isinstance(column_names, list | tuple) else first_keys
+    for name, col in cols.items():
+        if col not in names:
+            raise PairDataError(
+                f"{description}: mapped column {col!r} (for {name!r}) is not in the data "
+                f"(columns: {sorted(names)}); remove it from the mapping if the data has none"
+            )
+    return names
 
 
 def load_pairs(
@@ -735,32 +786,17 @@ def load_pairs(
     first = next(rows, None)
     if first is None:
         raise PairDataError(f"{description}: the dataset is empty (no rows)")
-    first_keys = set(first.data) if isinstance(first.data, Mapping) else set()
-    column_names = getattr(source, "column_names", None)
-    names = set(column_names) if isinstance(column_names, list | tuple) else first_keys
-    has_id_column = cols.get("id", "id") in names
-    has_image_column = cols.get("image", "image") in names
-    for name, col in cols.items():
-        if col not in names:
-            raise PairDataError(
-                f"{description}: mapped column {col!r} (for {name!r}) is not in the data "
-                f"(columns: {sorted(names)}); remove it from the mapping if the data has none"
-            )
+    names = _source_columns(source, first, cols, description)
     stem = Path(os.fspath(source)).stem if isinstance(source, str | os.PathLike) else fmt
     records: list[PairRecord] = []
     seen: dict[str, int] = {}
     from_chat = generated = 0
-
-    def all_rows() -> Iterator[_Row]:
-        yield first
-        yield from rows
-
-    for row in all_rows():
+    for row in itertools.chain([first], rows):
         record, chat, gen = _record_from_row(
             row,
             cols,
-            has_id_column=has_id_column,
-            has_image_column=has_image_column,
+            has_id_column=cols.get("id", "id") in names,
+            has_image_column=cols.get("image", "image") in names,
             id_prefix=f"{stem}:",
             base=base,
             allow_missing_image=allow_missing_image,

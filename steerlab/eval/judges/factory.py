@@ -44,7 +44,7 @@ def _read_spec(spec: str | os.PathLike) -> dict[str, Any]:
         if path.suffix.lower() == ".json":
             data = json.loads(raw)
         else:
-            import yaml
+            import yaml  # lazy: only YAML judge configs need it
 
             data = yaml.safe_load(raw)
         if not isinstance(data, dict):

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import steerlab.study.cache
 from steerlab.cli import app
 
-MICRO = Path(__file__).resolve().parent.parent / "configs" / "micro.toml"
+MICRO = Path(__file__).resolve().parents[2] / "configs" / "micro.toml"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -13,7 +13,7 @@ from steerlab.cli import app
 from steerlab.models import offline, registry
 from steerlab.study import ConfigError, load_config, parse_config, plan
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 runner = CliRunner()
 
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).with_name("ddp_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+WORKER = ROOT / "tests" / "ddp_worker.py"
 
 
 def _free_port() -> int:
