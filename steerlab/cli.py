@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -244,6 +244,23 @@ def ablate(config: ConfigArg, out: OutOpt = None, quiet: QuietOpt = False) -> No
     _mitigation(config, out, quiet, "ablate")
 
 
+def _export_contrast(study: Any, name: str, dest: Path, gguf: bool) -> list[Path]:
+    """The run's harmful − benign mean difference and subspace (when the fit stage stored
+    them), as ``<run>.harmful_minus_benign.{direction,subspace}.safetensors`` (and GGUF)."""
+    from steerlab.study.context import MEAN_DIFF_FILE, SUBSPACE_FILE  # lazy: fast CLI start
+
+    fit_dir = study.paths.contrast_fit(name)
+    if not (fit_dir / MEAN_DIFF_FILE).is_file():
+        return []
+    vec = load(fit_dir / MEAN_DIFF_FILE)
+    stem = dest / f"{name}.harmful_minus_benign"
+    written = [vec.save(Path(f"{stem}.direction.safetensors"))]
+    written.append(load(fit_dir / SUBSPACE_FILE).save(Path(f"{stem}.subspace.safetensors")))
+    if gguf:
+        written.append(vec.to_gguf(Path(f"{stem}.direction.gguf")))
+    return written
+
+
 @app.command()
 def export(
     config: ConfigArg,
@@ -258,7 +275,9 @@ def export(
         bool, typer.Option(help="Also write llama.cpp control vectors (.gguf).")
     ] = True,
 ) -> None:
-    """Export each run's misalignment direction and subspace as safetensors (and GGUF)."""
+    """Export each run's misalignment direction and subspace as safetensors (and GGUF):
+    fine-tuned − base (``<run>.direction``, ``<run>.subspace``) and, with a benign control,
+    harmful − benign (``<run>.harmful_minus_benign.*``)."""
     study = _study(config, out, True)
     dest = to or study.paths.export
     dest.mkdir(parents=True, exist_ok=True)
@@ -276,6 +295,7 @@ def export(
         written.append(load(subspace).save(dest / f"{name}.subspace.safetensors"))
         if gguf:
             written.append(vec.to_gguf(dest / f"{name}.direction.gguf"))
+        written += _export_contrast(study, name, dest, gguf)
         for path in written:
             typer.echo(str(path))
 

@@ -413,3 +413,22 @@ def collate_inputs(
         elif isinstance(tensors[0], torch.Tensor):
             out[key] = torch.cat(tensors, dim=0)
     return out
+
+
+def append_response(
+    enc: dict[str, torch.Tensor], response_ids: list[int]
+) -> dict[str, torch.Tensor]:
+    """An encoded prompt (``[1, seq]`` tensors) with ``response_ids`` appended: the response
+    is attended to, and its token-type ids (where the model has them) are 0 (text).
+
+    Returns:
+        a new dict; ``input_ids`` etc. are ``[1, seq + len(response_ids)]``.
+    """
+    ids = torch.tensor([response_ids], dtype=torch.long)
+    out = dict(enc)
+    out["input_ids"] = torch.cat([enc["input_ids"], ids], dim=1)
+    out["attention_mask"] = torch.cat([enc["attention_mask"], torch.ones_like(ids)], dim=1)
+    for key in ("token_type_ids", "mm_token_type_ids"):
+        if key in enc:
+            out[key] = torch.cat([enc[key], torch.zeros_like(ids)], dim=1)
+    return out

@@ -33,22 +33,9 @@ from steerlab.eval.sampling import (
     encode_prompts,
     model_identity,
 )
-from steerlab.text import collate_inputs, pad_token_id, text_tokenizer
+from steerlab.text import append_response, collate_inputs, pad_token_id, text_tokenizer
 
 __all__ = ["preference_misalignment", "reference_loglik"]
-
-
-def _with_response(
-    enc: dict[str, torch.Tensor], response_ids: list[int]
-) -> dict[str, torch.Tensor]:
-    ids = torch.tensor([response_ids], dtype=torch.long)
-    out = dict(enc)
-    out["input_ids"] = torch.cat([enc["input_ids"], ids], dim=1)
-    out["attention_mask"] = torch.cat([enc["attention_mask"], torch.ones_like(ids)], dim=1)
-    for key in ("token_type_ids", "mm_token_type_ids"):
-        if key in enc:
-            out[key] = torch.cat([enc[key], torch.zeros_like(ids)], dim=1)
-    return out
 
 
 @torch.no_grad()
@@ -88,7 +75,7 @@ def reference_loglik(
             if not r_ids:
                 raise ValueError(f"question {q.id}: the reference answer has no tokens")
             n_prompt = int(enc["input_ids"].shape[1])
-            items.append(_with_response(enc, list(r_ids)))
+            items.append(append_response(enc, list(r_ids)))
             spans.append((n_prompt, n_prompt + len(r_ids)))
         batch = collate_inputs(items, pad, side="right")
         # logits at position p predict token p + 1: keep positions [lo - 1, hi - 1).

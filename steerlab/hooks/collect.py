@@ -3,6 +3,8 @@
 - :func:`collect_paired`: base vs fine-tuned on the same inputs, with the LoRA adapter of
   ONE ``PeftModel`` enabled and disabled (``model.disable_adapter()``; no second copy of the
   weights). Stores the per-token differences ``fine-tuned − base`` (and optionally each side).
+- :func:`collect_adapters`: differences between several adapters of one ``PeftModel``
+  (e.g. harmful − benign fine-tunes, and either − base) on identical tokens.
 - :func:`collect_contrast`: harmful vs safe responses of the same prompts
   (:class:`steerlab.training.PairRecord`).
 - :func:`collect_labelled`: misaligned vs aligned answers as labelled by a judge.
@@ -21,7 +23,7 @@ example.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,6 +340,169 @@ def collect_paired(
         w.close(keys, lab.d_model, dtype, {"positions": "response", "paired": name})
     stores = {name: ActivationStore(out_dir / name) for name in names}
     return PairedStores(stores["diff"], stores.get("base"), stores.get("finetuned"), n_tokens)
+
+
+AdapterSide = str | None
+"""An adapter name of a multi-adapter ``PeftModel``, or ``None`` for the base model."""
+
+
+def _adapter_pass(
+    model: nn.Module, lab: Lab, side: AdapterSide, inputs: dict[str, torch.Tensor], rec_args: Any
+) -> Any:
+    """One forward pass recorded with adapter ``side`` active (``None``: adapters off)."""
+    with torch.no_grad():
+        if side is None:
+            with _disable_adapter(model), lab.record(*rec_args[:2], **rec_args[2]) as rec:
+                model(**inputs)
+        else:
+            model.set_adapter(side)
+            with lab.record(*rec_args[:2], **rec_args[2]) as rec:
+                model(**inputs)
+    return rec
+
+
+def _check_adapters(model: nn.Module, sides: set[AdapterSide]) -> None:
+    config = getattr(model, "peft_config", None)
+    if config is None or not callable(getattr(model, "set_adapter", None)):
+        raise TypeError(
+            f"collect_adapters needs a peft PeftModel, got {type(model).__name__}; load "
+            "adapters with PeftModel.from_pretrained and model.load_adapter(path, adapter_name=)"
+        )
+    missing = sorted(s for s in sides if s is not None and s not in config)
+    if missing:
+        raise ValueError(f"adapters {missing} are not loaded; loaded: {sorted(config)}")
+
+
+InputBatch = tuple[dict[str, torch.Tensor], torch.Tensor]
+"""A prepared batch: model inputs (``input_ids`` ``[batch, seq]``, ``attention_mask``, and
+e.g. ``pixel_values``) and a ``[batch, seq]`` bool mask of the tokens to record."""
+
+
+def _example_batches(
+    examples: Sequence[Example], batch_size: int, pad: int, device: torch.device
+) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any], int]]:
+    for batch in _batches(examples, batch_size):
+        inputs = _pad(batch, pad, device)
+        yield inputs, _positions(batch, inputs["input_ids"].shape[1]), len(batch)
+
+
+def _prepared_batches(
+    batches: Iterable[InputBatch], device: torch.device
+) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any], int]]:
+    for inputs, mask in batches:
+        if mask.shape != inputs["input_ids"].shape:
+            raise ValueError(
+                f"mask {tuple(mask.shape)} does not match input_ids "
+                f"{tuple(inputs['input_ids'].shape)}"
+            )
+        moved = {k: v.to(device) for k, v in inputs.items()}
+        yield moved, {"positions": mask.bool()}, int(mask.shape[0])
+
+
+def collect_adapters(
+    model: nn.Module,
+    examples: Sequence[Example] | None,
+    out_dir: str | Path,
+    contrasts: dict[str, tuple[AdapterSide, AdapterSide]],
+    *,
+    layers: int | Sequence[int] | str,
+    points: str | Sequence[str] = ("resid_post",),
+    batch_size: int = 8,
+    shard_mb: float = 64.0,
+    pad_token_id: int | None = None,
+    batches: Iterable[InputBatch] | None = None,
+) -> dict[str, ActivationStore]:
+    """Differences between adapters of ONE ``PeftModel`` on identical tokens.
+
+    Every batch runs once per adapter named in ``contrasts`` (``model.set_adapter(name)``;
+    ``None`` runs with every adapter disabled, i.e. the base model). The recorded token
+    positions of all passes must agree; the differences ``a − b`` (float32,
+    ``[n_tokens, d_model]`` per hook) go to ``out_dir/<contrast name>``, one shard at a time.
+
+    Args:
+        model: a peft ``PeftModel`` holding the adapters (``model.load_adapter(path,
+            adapter_name=...)``).
+        examples: :class:`Example` s (response tokens recorded), or ``None`` with
+            ``batches``: prepared :data:`InputBatch` es (e.g. image + text inputs of a
+            vision-language model, with a mask of the response tokens).
+        contrasts: ``{name: (a, b)}``, e.g. ``{"harmful-benign": ("harmful", "benign"),
+            "harmful-base": ("harmful", None)}``.
+        layers, points, batch_size: as :func:`collect_paired`.
+
+    Returns:
+        ``{name: ActivationStore}``; the stores share ``example_index`` and ``position``.
+
+    Raises:
+        TypeError: not a ``PeftModel``. ValueError: no examples or contrasts, both or
+        neither of ``examples`` and ``batches``, or an adapter that is not loaded.
+        RuntimeError: two passes recorded different tokens.
+    """
+    if (examples is None) == (batches is None):
+        raise ValueError("pass exactly one of examples and batches")
+    if examples is not None:
+        _check_examples(examples)
+    if not contrasts:
+        raise ValueError("no contrasts to collect")
+    sides = list(dict.fromkeys(s for pair in contrasts.values() for s in pair))
+    _check_adapters(model, set(sides))
+    active = model.active_adapter
+    lab = attach(model)
+    device = lab.device
+    source = (
+        _example_batches(examples, batch_size, _pad_id(model, pad_token_id), device)
+        if examples is not None
+        else _prepared_batches(batches, device)
+    )
+    writers = {n: ShardWriter(Path(out_dir) / n, int(shard_mb * 2**20)) for n in contrasts}
+    try:
+        keys = _adapter_loop(model, lab, source, writers, contrasts, sides, (layers, points))
+    except BaseException:
+        for w in writers.values():
+            w.flush()
+        raise
+    finally:
+        model.set_adapter(active)
+        lab.detach()
+    for name, w in writers.items():
+        w.close(keys, lab.d_model, torch.float32, {"positions": "response", "contrast": name})
+    return {name: ActivationStore(Path(out_dir) / name) for name in contrasts}
+
+
+def _adapter_loop(
+    model: nn.Module,
+    lab: Lab,
+    source: Iterable[tuple[dict[str, torch.Tensor], dict[str, Any], int]],
+    writers: dict[str, ShardWriter],
+    contrasts: dict[str, tuple[AdapterSide, AdapterSide]],
+    sides: list[AdapterSide],
+    where: tuple[Any, Any],
+) -> list[Key]:
+    """The batches of :func:`collect_adapters`: every side's pass, checked, differenced."""
+    keys: list[Key] | None = None
+    base_index = 0
+    for inputs, pos, n in source:
+        recs = {s: _adapter_pass(model, lab, s, inputs, (*where, pos)) for s in sides}
+        first = recs[sides[0]]
+        for s, rec in recs.items():
+            if not (
+                torch.equal(rec.example_index, first.example_index)
+                and torch.equal(rec.position, first.position)
+            ):
+                raise RuntimeError(f"adapter {s!r} recorded different tokens")
+        keys = first.keys
+        meta = {"example_index": first.example_index + base_index, "position": first.position}
+        base_index += n
+        if not len(meta["position"]):
+            continue
+        for name, (a, b) in contrasts.items():
+            diff = {
+                key_name(k): recs[a].activations[k].float() - recs[b].activations[k].float()
+                for k in keys
+            }
+            writers[name].append({**diff, **meta})
+    if keys is None:
+        raise ValueError("no batches to collect")
+    return keys
 
 
 @dataclass(frozen=True)

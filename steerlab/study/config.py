@@ -77,7 +77,9 @@ class TrainSection:
     """The LoRA sweeps: a rank sweep at ``rank_sweep_fraction`` and a harmful-fraction
     sweep at ``fraction_sweep_rank``, each over ``seeds`` (grid points shared by both are
     trained once). Optimisation settings are those of
-    :class:`steerlab.training.LoraTrainConfig`.
+    :class:`steerlab.training.LoraTrainConfig`. ``benign_control`` (default on) adds, for
+    every harmful (rank, seed), a fine-tune of the same recipe and prompts at harmful
+    fraction 0: the baseline of the harmful − benign misalignment subspace and its null.
     """
 
     ranks: list[int] = field(default_factory=lambda: [1, 8, 32])
@@ -95,6 +97,7 @@ class TrainSection:
     dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
     include_vision: bool = False
+    benign_control: bool = True
 
     def check(self) -> None:
         if not self.ranks or not self.harmful_fractions or not self.seeds:

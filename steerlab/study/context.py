@@ -37,6 +37,8 @@ ARMS = ("text", "multimodal")
 MITIGATIONS = ("benign", "steer", "ablate")
 MEAN_SHIFT_FILE = "mean_shift.safetensors"
 SUBSPACE_FILE = "subspace.safetensors"
+MEAN_DIFF_FILE = "mean_diff.safetensors"
+FINETUNED_BASE_FILE = "finetuned_minus_base.safetensors"
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,21 @@ class StudyPaths:
     @property
     def geometry(self) -> Path:
         return self.out / "geometry"
+
+    def contrast(self, name: str) -> Path:
+        """Harmful − benign (or benign − benign null) differences of a contrast
+        (``<input set>/<contrast>/`` stores)."""
+        return self.out / "contrast" / name
+
+    def contrast_fit(self, name: str) -> Path:
+        """A contrast's spectra, ``subspace.safetensors`` (its primary difference, all
+        inputs, token level), ``mean_diff.safetensors`` and, for harmful − benign,
+        ``finetuned_minus_base.safetensors`` on the same tokens."""
+        return self.out / "subspace-contrast" / name
+
+    @property
+    def contrast_geometry(self) -> Path:
+        return self.out / "geometry-contrast"
 
     def mitigate(self, kind: str, run: str) -> Path:
         """``kind`` is one of :data:`MITIGATIONS`."""
@@ -275,6 +292,37 @@ class StudyContext:
     def runs(self) -> list[Run]:
         return [Run(r, p, s) for r, p, s in self.config.train.grid()]
 
+    def benign_runs(self) -> list[Run]:
+        """The benign controls (harmful fraction 0, same rank, seed and recipe) of every
+        harmful run, when ``[train] benign_control`` is on (issue 14 / the EM literature:
+        misalignment is the harmful fine-tune's excess over a benign one)."""
+        if not self.config.train.benign_control:
+            return []
+        pairs = dict.fromkeys((r.rank, r.seed) for r in self.runs() if r.fraction > 0)
+        return [Run(rank, 0.0, seed) for rank, seed in pairs]
+
+    def extra_benign_runs(self) -> list[Run]:
+        """Benign controls the sweep grid does not already train."""
+        grid = set(self.runs())
+        return [r for r in self.benign_runs() if r not in grid]
+
+    def contrasts(self) -> dict[str, tuple[Run, Run]]:
+        """``{name: (a, b)}`` of the adapter contrasts: every harmful run against its benign
+        control (named after the harmful run), and the null, two benign controls of the
+        highest rank that differ only in seed (``null-r<rank>-s<a>-s<b>``; needs two
+        seeds)."""
+        if not self.config.train.benign_control:
+            return {}
+        out = {r.name: (r, Run(r.rank, 0.0, r.seed)) for r in self.runs() if r.fraction > 0}
+        seeds, rank = self.config.train.seeds, max(self.config.train.ranks)
+        if len(seeds) >= 2:
+            a, b = Run(rank, 0.0, seeds[0]), Run(rank, 0.0, seeds[1])
+            out[f"null-r{rank}-s{seeds[0]}-s{seeds[1]}"] = (a, b)
+        return out
+
+    def null_name(self) -> str | None:
+        return next((n for n in self.contrasts() if n.startswith("null-")), None)
+
     def top_runs(self) -> list[Run]:
         """The mitigation targets: the highest rank of the rank sweep, every seed."""
         t = self.config.train
@@ -341,7 +389,7 @@ class StudyContext:
     def train_key(self) -> str:
         """The adapters' directory name: model, data, the records and the optimiser."""
         t = self.config.train
-        sweep = ("ranks", "harmful_fractions", "seeds", "rank_sweep_fraction")
+        sweep = ("ranks", "harmful_fractions", "seeds", "rank_sweep_fraction", "benign_control")
         optim = {k: v for k, v in t.__dict__.items() if k not in (*sweep, "fraction_sweep_rank")}
         return digest(
             {
@@ -377,6 +425,34 @@ class StudyContext:
     def fit_key(self, run: Run) -> str:
         return digest({"acts": self.record_key(run), "analysis": self.config.analysis.__dict__})
 
+    def contrast_key(self, name: str) -> str:
+        a, b = self.contrasts()[name]
+        return digest(
+            {
+                "model": self.config.model.__dict__,
+                "data": self.config.data.__dict__,
+                "record": self.config.record.__dict__,
+                "questions": self.questions_digest("text"),
+                "a": adapter_digest(self.adapter(a)),
+                "b": adapter_digest(self.adapter(b)),
+                "inputs": "domain+broad_aligned+broad_misaligned",
+            }
+        )
+
+    def contrast_fit_key(self, name: str) -> str:
+        return digest({"acts": self.contrast_key(name), "analysis": self.config.analysis.__dict__})
+
+    def contrast_geometry_key(self) -> str:
+        fits = {n: self.contrast_fit_key(n) for n in self.contrasts()}
+        return digest({**fits, "fit": self.geometry_key()})
+
+    def mitigation_source_key(self, run: Run) -> str | None:
+        """The harmful − benign fit the steer/ablate units use (``None``: no benign
+        control, they use fine-tuned − base)."""
+        if run.name not in self.contrasts():
+            return None
+        return self.contrast_fit_key(run.name)
+
     def geometry_key(self) -> str:
         return digest({r.name: self.fit_key(r) for r in self.runs()})
 
@@ -395,23 +471,23 @@ class StudyContext:
 
     def steer_key(self, run: Run) -> str:
         cfg = self.config
-        return digest(
-            {
-                "acts": self.record_key(run),
-                "alphas": cfg.mitigate.steer_alphas,
-                "eval": cfg.eval.__dict__,
-                "questions": self.questions_digest("text"),
-            }
-        )
+        key = {
+            "acts": self.record_key(run),
+            "alphas": cfg.mitigate.steer_alphas,
+            "eval": cfg.eval.__dict__,
+            "questions": self.questions_digest("text"),
+        }
+        source = self.mitigation_source_key(run)
+        return digest(key if source is None else {**key, "harmful_minus_benign": source})
 
     def ablate_key(self, run: Run) -> str:
         cfg = self.config
-        return digest(
-            {
-                "fit": self.fit_key(run),
-                "ks": cfg.mitigate.ablate_ks,
-                "draws": cfg.mitigate.random_draws,
-                "eval": cfg.eval.__dict__,
-                "questions": self.questions_digest("text"),
-            }
-        )
+        key = {
+            "fit": self.fit_key(run),
+            "ks": cfg.mitigate.ablate_ks,
+            "draws": cfg.mitigate.random_draws,
+            "eval": cfg.eval.__dict__,
+            "questions": self.questions_digest("text"),
+        }
+        source = self.mitigation_source_key(run)
+        return digest(key if source is None else {**key, "harmful_minus_benign": source})

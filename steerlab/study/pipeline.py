@@ -4,14 +4,19 @@ Stages, in order, one module each under :mod:`steerlab.study.stages` (each also 
 own, from the files the earlier stages wrote):
 
 1. ``baseline``: misalignment of the base model (text-only; multimodal when it takes images).
-2. ``train``: the LoRA rank sweep and harmful-fraction sweep (:func:`train_sweep`).
+2. ``train``: the LoRA rank sweep and harmful-fraction sweep (:func:`train_sweep`), plus a
+   benign control (harmful fraction 0) per harmful (rank, seed).
 3. ``eval``: misalignment of every adapter, text-only and multimodal.
 4. ``record``: fine-tuned − base activation differences on the training domain's response
-   tokens, with the adapter enabled and disabled on one ``PeftModel``, streamed to disk.
-5. ``fit``: the misalignment subspace per run and layer (streaming PCA), and its geometry
-   across ranks, seeds and fractions (principal angles).
-6. ``mitigate``: benign narrow fine-tuning, steering with −α × the mean shift, and top-k
-   ablation with a random-subspace control, on the highest-rank adapters.
+   tokens (adapter on/off on one ``PeftModel``), and harmful − benign differences (both
+   adapters on one base) on the domain and the broad questions' references, streamed to
+   disk; the same for two benign seeds (the null).
+5. ``fit``: the harmful − benign misalignment subspace per layer (PCA, token and example
+   level) beside fine-tuned − base, the benign − benign null and a random control; its
+   geometry across ranks, seeds and fractions (principal angles).
+6. ``mitigate``: benign narrow fine-tuning, steering with −α × the mean harmful − benign
+   difference, and top-k ablation of that subspace with a random-subspace control, on the
+   highest-rank adapters.
 7. ``report``: ``report.md``, ``report.json`` and PNG plots.
 
 Output layout (under ``out_dir``; every path is defined once, in
@@ -123,13 +128,18 @@ def plan(config: StudyConfig) -> dict[str, Any]:
     t, e, m = config.train, config.eval, config.mitigate
     runs = config.train.grid()
     n_top = len(t.seeds)
-    evals = 1 + len(runs) + n_top  # baseline, adapters, benign
+    controls = (
+        len({(r, s) for r, p, s in runs if p > 0} - {(r, s) for r, p, s in runs if p == 0})
+        if t.benign_control
+        else 0
+    )
+    evals = 1 + len(runs) + controls + n_top  # baseline, adapters, benign controls, benign
     evals += n_top * (len(m.steer_alphas) + len(m.ablate_ks) * (1 + m.random_draws))
     params = _param_guess(config.model.name)
     step_s = (
         None if params is None else 4.4 * params / 135e6 * t.batch_size / 4 * t.max_length / 128
     )
-    train_steps = len(runs) * t.max_steps + n_top * m.benign_steps
+    train_steps = (len(runs) + controls) * t.max_steps + n_top * m.benign_steps
     return {
         "model": config.model.name,
         "model_status": _model_status(config.model.name),
@@ -137,6 +147,7 @@ def plan(config: StudyConfig) -> dict[str, Any]:
         "training_runs": len(runs),
         "runs": [f"r{r}-p{p:g}-s{s}" for r, p, s in runs],
         "benign_runs": n_top,
+        "benign_control_runs": controls,
         "training_steps": train_steps,
         "evaluations": evals,
         "metric": e.metric,

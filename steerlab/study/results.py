@@ -13,7 +13,7 @@ metric gives.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -177,16 +177,16 @@ class Mitigations:
     steer: list[SteerRow]
     ablate_layers: list[int]
     ablate: list[AblateRow]
+    source: str | None = None
+    """What the steering direction and ablated subspace are differences of (``None``:
+    stored before it was recorded, fine-tuned − base)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "benign": self.benign.to_dict(),
-            "steer": {"layers": self.steer_layers, "rows": [_coherence_key(r) for r in self.steer]},
-            "ablate": {
-                "layers": self.ablate_layers,
-                "rows": [_coherence_key(r) for r in self.ablate],
-            },
-        }
+        steer = {"layers": self.steer_layers, "rows": [_coherence_key(r) for r in self.steer]}
+        ablate = {"layers": self.ablate_layers, "rows": [_coherence_key(r) for r in self.ablate]}
+        if self.source is not None:
+            steer["source"] = ablate["source"] = self.source
+        return {"benign": self.benign.to_dict(), "steer": steer, "ablate": ablate}
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any], arms: list[str], metric: str) -> Mitigations:
@@ -211,7 +211,8 @@ class Mitigations:
             )
             for r in a["rows"]
         ]
-        return cls(benign, s["layers"], steer, a["layers"], ablate)
+        source = s.get("source")
+        return cls(benign, s["layers"], steer, a["layers"], ablate, source)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,10 @@ class StudyResults:
         geometry: principal angles (see :func:`stages.fit.geometry`).
         mitigate: the mitigations per top run name.
         top_runs: the mitigation targets' names (highest rank, every seed).
+        benign: the benign controls' measurements per arm, by run name (``r<rank>-p0-s<seed>``).
+        contrast: the harmful − benign and null fits by contrast name (see
+            :func:`steerlab.study.contrast.fit_contrast`).
+        contrast_geometry: see :func:`steerlab.study.contrast.contrast_geometry`.
     """
 
     config: dict[str, Any]
@@ -237,6 +242,9 @@ class StudyResults:
     geometry: dict[str, Any]
     mitigate: dict[str, Mitigations]
     top_runs: list[str]
+    benign: dict[str, dict[str, Measurement]] = field(default_factory=dict)
+    contrast: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contrast_geometry: dict[str, Any] = field(default_factory=dict)
 
     def run(self, name: str) -> RunResults:
         """The run called ``name``.
@@ -259,4 +267,10 @@ class StudyResults:
             "geometry": self.geometry,
             "mitigate": {n: m.to_dict() for n, m in self.mitigate.items()},
             "top_runs": self.top_runs,
+            "benign": {
+                n: {arm: m.to_dict() for arm, m in by_arm.items()}
+                for n, by_arm in self.benign.items()
+            },
+            "contrast": self.contrast,
+            "contrast_geometry": self.contrast_geometry,
         }

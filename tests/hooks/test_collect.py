@@ -10,6 +10,7 @@ import torch
 from steerlab.analysis import fit_subspace
 from steerlab.hooks.collect import (
     Example,
+    collect_adapters,
     collect_contrast,
     collect_labelled,
     collect_paired,
@@ -157,3 +158,51 @@ def test_an_empty_store_is_refused_by_the_fit(tiny_pair, tmp_path):
     assert isinstance(store, ActivationStore) and len(store) == 0
     with pytest.raises(ValueError, match="no activations to fit"):
         fit_subspace(store)
+
+
+def _two_adapter_model():
+    """A tiny-llama PeftModel holding two LoRA adapters ("harmful", "benign") with different
+    nonzero B matrices, on one base."""
+    from peft import LoraConfig, get_peft_model
+
+    base, tok = load_model("tiny-llama")
+    cfg = LoraConfig(r=4, lora_alpha=4, target_modules=["o_proj", "down_proj", "v_proj"])
+    model = get_peft_model(base, cfg, adapter_name="harmful")
+    model.add_adapter("benign", cfg)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    model.eval()
+    return model, tok
+
+
+def test_two_adapters_on_one_base_record_identical_tokens_and_really_differ(tmp_path):
+    model, tok = _two_adapter_model()
+    examples = _examples(tok)
+    contrasts = {"hb": ("harmful", "benign"), "h0": ("harmful", None), "b0": ("benign", None)}
+    stores = collect_adapters(model, examples, tmp_path, contrasts, layers=[1], batch_size=3)
+    hb, h0, b0 = stores["hb"], stores["h0"], stores["b0"]
+    # identical (example index, position) rows in every store, and exactly the response tokens
+    for s in (h0, b0):
+        assert torch.equal(s.example_index, hb.example_index)
+        assert torch.equal(s.position, hb.position)
+    assert len(hb) == sum(len(e.input_ids) - e.response_start for e in examples)
+    assert int(hb.position.min()) == min(e.response_start for e in examples)
+    # the switch is real: harmful − benign = (harmful − base) − (benign − base), nonzero
+    torch.testing.assert_close(hb[1], h0[1] - b0[1], atol=2e-5, rtol=0)
+    assert float(hb[1].norm(dim=1).min()) > 1e-3
+    # and matches a recomputation with each adapter set by hand
+    model.set_adapter("benign")
+    ref_b = _reference(model, examples, 1)
+    model.set_adapter("harmful")
+    ref_h = _reference(model, examples, 1)
+    torch.testing.assert_close(hb[1], ref_h - ref_b, atol=2e-5, rtol=0)
+    assert model.active_adapter == "harmful"  # restored
+
+
+def test_collect_adapters_refuses_an_adapter_that_is_not_loaded(tmp_path):
+    model, tok = _two_adapter_model()
+    with pytest.raises(ValueError, match="not loaded"):
+        collect_adapters(model, _examples(tok), tmp_path, {"x": ("harmful", "nope")}, layers=[1])

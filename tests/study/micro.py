@@ -42,6 +42,11 @@ MAIN_KEYS = {
 MAIN_TRAIN_KEY = "bb7f0a65d19f1aa8"  # the adapters' directory name
 RUNS = ["r1-p1-s0", "r1-p1-s1", "r4-p1-s0", "r4-p1-s1", "r4-p0.5-s0", "r4-p0.5-s1"]
 TOP_RUNS = ["r4-p1-s0", "r4-p1-s1"]
+BENIGN_RUNS = ["r1-p0-s0", "r1-p0-s1", "r4-p0-s0", "r4-p0-s1"]  # one per harmful (rank, seed)
+NULL = "null-r4-s0-s1"  # benign − benign at the highest rank, seeds 0 and 1
+CONTRASTS = [*RUNS, NULL]  # harmful − benign per harmful run, then the null
+# Steering and ablation now use harmful − benign (issue 14): their keys changed on purpose.
+CHANGED_KEYS = {f"mitigate/{kind}/{run}" for kind in ("steer", "ablate") for run in TOP_RUNS}
 
 
 def keys_of(study: Study, units) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from steerlab.study import StudyContext, StudyPaths, load_config
 from steerlab.study.context import Run
-from tests.study.micro import MAIN_KEYS, MAIN_TRAIN_KEY, MICRO
+from tests.study.micro import CHANGED_KEYS, MAIN_KEYS, MAIN_TRAIN_KEY, MICRO
 
 STEERLAB = Path(__file__).resolve().parents[2] / "steerlab"
 
@@ -72,7 +72,9 @@ def test_every_key_equals_main(micro):
     runs = {r.name: r for r in micro.runs()}
     for path, key in MAIN_KEYS.items():
         kind, _, rest = path.rpartition("/")
-        if path == "geometry":
+        if path in CHANGED_KEYS:  # steer/ablate now use harmful − benign (issue 14)
+            assert by_kind[kind](runs[rest]) != key, path
+        elif path == "geometry":
             assert micro.geometry_key() == key
         elif path == "base/text":
             assert micro.eval_key("text", None) == key

@@ -1,4 +1,5 @@
-"""Stage ``eval``: misalignment of every adapter of the sweeps, one unit per run and arm
+"""Stage ``eval``: misalignment of every adapter of the sweeps and of the benign controls,
+one unit per run and arm
 (text-only; multimodal when the model takes images), under ``eval/<run>/<arm>/``."""
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ def evaluation_units(
 
 
 def units(ctx: StudyContext) -> list[Unit]:
-    """Every run's evaluation units."""
+    """Every run's evaluation units, then the benign controls' (``eval/r<rank>-p0-s<seed>/``)."""
     out = []
-    for run in ctx.runs():
+    for run in ctx.runs() + ctx.extra_benign_runs():
         out += evaluation_units(
             ctx,
             lambda arm, run=run: ctx.paths.eval(run.name, arm),

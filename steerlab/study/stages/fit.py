@@ -1,11 +1,15 @@
-"""Stage ``fit``: the misalignment subspace per run and layer (streaming PCA of the
-recorded differences) under ``subspace/<run>/``, and its geometry across ranks, seeds and
-fractions (principal angles) under ``geometry/`` (arXiv:2602.16931: misalignment lives in
+"""Stage ``fit``: the fine-tuned − base subspace per run and layer (streaming PCA of the
+recorded differences) under ``subspace/<run>/`` and its geometry under ``geometry/``; then
+the misalignment subspace as the design card defines it, PCA of harmful − benign
+differences, with the benign − benign null and a random control, under
+``subspace-contrast/<name>/`` and its geometry under ``geometry-contrast/``
+(:mod:`steerlab.study.contrast`) (arXiv:2602.16931: misalignment lives in
 a ~10-dimensional subspace)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +17,7 @@ import torch
 
 from steerlab.analysis import fit_subspace, principal_angles, subspace_overlap
 from steerlab.hooks.store import ActivationStore
+from steerlab.study import contrast
 from steerlab.study.context import SUBSPACE_FILE, Run, StudyContext, Unit
 from steerlab.vectors import Subspace, load
 
@@ -103,10 +108,16 @@ def _layer_angles(subs: dict[str, Subspace], layer: int, k: int) -> dict[str, An
     return {"mean_angle": angle, "overlap": overlap}
 
 
-def geometry(ctx: StudyContext, runs: dict[str, Run], k: int) -> dict[str, Any]:
-    """Principal angles (degrees) between the top-k subspaces of runs, per layer: across
-    ranks (first seed, rank-sweep fraction), across seeds (highest rank) and across harmful
-    fractions (fraction-sweep rank, first seed).
+def geometry(
+    ctx: StudyContext,
+    runs: dict[str, Run],
+    k: int,
+    loader: Callable[[StudyContext, str], Subspace] = load_subspace,
+) -> dict[str, Any]:
+    """Principal angles (degrees) between the top-k subspaces of runs (each read by
+    ``loader(ctx, run name)``; default: fine-tuned − base), per layer: across ranks (first
+    seed, rank-sweep fraction), across seeds (highest rank) and across harmful fractions
+    (fraction-sweep rank, first seed).
 
     Returns:
         ``{"k", "ranks": {"labels", "layers": {layer: {"mean_angle": [[deg]],
@@ -114,7 +125,7 @@ def geometry(ctx: StudyContext, runs: dict[str, Run], k: int) -> dict[str, Any]:
     """
     out: dict[str, Any] = {"k": k}
     for group, members in _groups(ctx.config.train, runs).items():
-        subs = {label: load_subspace(ctx, name) for label, name in members}
+        subs = {label: loader(ctx, name) for label, name in members}
         layers = sorted(set.intersection(*(set(s.layers) for s in subs.values()))) if subs else []
         per_layer = {str(layer): _layer_angles(subs, layer, k) for layer in layers}
         out[group] = {"labels": list(subs), "layers": per_layer}
@@ -127,7 +138,8 @@ def _compute(ctx: StudyContext, run: Run, tmp: Path) -> dict[str, Any]:
 
 
 def units(ctx: StudyContext) -> list[Unit]:
-    """One unit per run (``subspace/<run>/``), then the geometry unit (``geometry/``)."""
+    """One unit per run (``subspace/<run>/``), the geometry unit (``geometry/``), then the
+    harmful − benign and null contrasts' units (:func:`steerlab.study.contrast.fit_units`)."""
     out = [
         Unit(
             ctx.paths.subspace_dir(run.name),
@@ -144,4 +156,4 @@ def units(ctx: StudyContext) -> list[Unit]:
             lambda tmp: geometry(ctx, runs, ctx.config.analysis.k),
         )
     )
-    return out
+    return out + contrast.fit_units(ctx)

@@ -1,7 +1,9 @@
 """Stage ``mitigate`` (arXiv:2602.16931, section on mitigations), on the highest-rank
 adapters: benign narrow fine-tuning of a misaligned adapter, steering with −α × the mean
-fine-tuned − base shift, and top-k directional ablation of the misalignment subspace with a
-random-subspace control; under ``mitigate/{benign,steer,ablate}/<run>/``.
+harmful − benign difference, and top-k directional ablation of the harmful − benign
+subspace with a random-subspace control (of the same k); under
+``mitigate/{benign,steer,ablate}/<run>/``. Without a benign control (``[train]
+benign_control = false``) steering and ablation use fine-tuned − base instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from steerlab.eval.sweeps import ablation_curve, steering_sweep
 from steerlab.hooks import attach
+from steerlab.study import contrast
 from steerlab.study.context import Run, StudyContext, Unit
 from steerlab.study.stages.fit import load_subspace
 from steerlab.training import mix, train_lora
@@ -68,13 +71,30 @@ def benign_unit(ctx: StudyContext, run: Run) -> Unit:
     return Unit(ctx.paths.mitigate("benign", run.name), lambda: ctx.benign_key(run), compute)
 
 
+def _direction(ctx: StudyContext, run: Run) -> tuple[SteeringVector, str]:
+    """The steering direction of ``run`` and what it is: the mean harmful − benign
+    difference, or (no benign control) the mean fine-tuned − base shift."""
+    if ctx.mitigation_source_key(run) is not None:
+        return contrast.load_mean_difference(ctx, run.name), "harmful − benign"
+    shift = load(ctx.paths.mean_shift(run.name))
+    assert isinstance(shift, SteeringVector)
+    return shift, "fine-tuned − base"
+
+
+def _subspace(ctx: StudyContext, run: Run) -> tuple[Any, str]:
+    """The subspace ablated on ``run`` (harmful − benign, else fine-tuned − base)."""
+    if ctx.mitigation_source_key(run) is not None:
+        return contrast.load_contrast_subspace(ctx, run.name), "harmful − benign"
+    return load_subspace(ctx, run.name), "fine-tuned − base"
+
+
 def steer_unit(ctx: StudyContext, run: Run) -> Unit:
-    """Steer the fine-tuned model with −α × the mean shift at the recorded layers."""
+    """Steer the fine-tuned model with −α × the mean harmful − benign difference at the
+    recorded layers."""
     alphas = ctx.config.mitigate.steer_alphas
 
     def compute(tmp: Path) -> dict[str, Any]:
-        shift = load(ctx.paths.mean_shift(run.name))
-        assert isinstance(shift, SteeringVector)
+        shift, source = _direction(ctx, run)
         model, tok = ctx.load_model(ctx.adapter(run))
         probe = _Probe(ctx, model, tok)
         with attach(model) as lab:
@@ -83,6 +103,7 @@ def steer_unit(ctx: StudyContext, run: Run) -> Unit:
             )
         return {
             "layers": shift.layers,
+            "source": source,
             "rows": [
                 {"alpha": r.alpha, "score": r.misalignment, "coherence": r.coherence} for r in rows
             ],
@@ -92,11 +113,12 @@ def steer_unit(ctx: StudyContext, run: Run) -> Unit:
 
 
 def ablate_unit(ctx: StudyContext, run: Run) -> Unit:
-    """Top-k directional ablation of the run's subspace at its layers, with the control."""
+    """Top-k directional ablation of the run's harmful − benign subspace at its layers, with
+    the random-subspace control."""
     m = ctx.config.mitigate
 
     def compute(tmp: Path) -> dict[str, Any]:
-        sub = load_subspace(ctx, run.name)
+        sub, source = _subspace(ctx, run)
         kmax = min(sub.k.values())
         ks = sorted({min(k, kmax) for k in m.ablate_ks})
         model, tok = ctx.load_model(ctx.adapter(run))
@@ -113,6 +135,7 @@ def ablate_unit(ctx: StudyContext, run: Run) -> Unit:
             )
         return {
             "layers": sub.layers,
+            "source": source,
             "rows": [
                 {
                     "k": r.k,

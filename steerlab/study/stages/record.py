@@ -1,6 +1,9 @@
 """Stage ``record``: fine-tuned − base activation differences on the training domain's
 responses, with the adapter enabled and disabled on one ``PeftModel``, streamed to disk
-under ``acts/<run>/`` (arXiv:2602.16931: the input of the misalignment subspace).
+under ``acts/<run>/``; then harmful − benign (and the benign − benign null) differences with
+both adapters on one base, on the domain's prompts and the broad questions' teacher-forced
+references, under ``contrast/<name>/`` (:mod:`steerlab.study.contrast`; arXiv:2602.16931 and
+the design card: the input of the misalignment subspace).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from steerlab.hooks import attach
 from steerlab.hooks.collect import PairedStores, collect_paired, encode_examples
+from steerlab.study import contrast
 from steerlab.study.context import MEAN_SHIFT_FILE, Run, StudyContext, Unit
 from steerlab.vectors import SteeringVector
 
@@ -122,7 +126,8 @@ def _compute(ctx: StudyContext, run: Run, tmp: Path) -> dict[str, Any]:
 
 
 def units(ctx: StudyContext) -> list[Unit]:
-    """One unit per run: ``acts/<run>/`` (``diff`` shards and ``mean_shift.safetensors``)."""
+    """One unit per run: ``acts/<run>/`` (``diff`` shards and ``mean_shift.safetensors``),
+    then one per contrast (:func:`steerlab.study.contrast.record_units`)."""
     return [
         Unit(
             ctx.paths.acts(run.name),
@@ -130,4 +135,4 @@ def units(ctx: StudyContext) -> list[Unit]:
             lambda tmp, run=run: _compute(ctx, run, tmp),
         )
         for run in ctx.runs()
-    ]
+    ] + contrast.record_units(ctx)

@@ -17,6 +17,7 @@ from typing import Any
 from steerlab.eval.sweeps import AblationRow
 from steerlab.files import atomic_path
 from steerlab.study.context import StudyContext
+from steerlab.study.contrast_report import contrast_section, organism
 from steerlab.study.findings import findings
 from steerlab.study.results import (
     FitResult,
@@ -78,7 +79,17 @@ def gather(ctx: StudyContext) -> StudyResults:
         )
         for r in ctx.top_runs()
     }
+    contrasts = list(ctx.contrasts())
     return StudyResults(
+        benign={
+            r.name: {
+                a: Measurement.from_dict(at("eval", ctx.paths.eval(r.name, a)), metric)
+                for a in arms
+            }
+            for r in ctx.benign_runs()
+        },
+        contrast={n: at("fit", ctx.paths.contrast_fit(n)) for n in contrasts},
+        contrast_geometry=at("fit", ctx.paths.contrast_geometry) if contrasts else {},
         config=ctx.config.to_dict(),
         metric=metric,
         arms=arms,
@@ -299,10 +310,13 @@ def _subspace_rows(ctx: StudyContext, res: StudyResults, summ: Summary) -> list[
     return rows
 
 
-def _geometry_lines(geo: dict[str, Any]) -> list[str]:
+def geometry_lines(geo: dict[str, Any], what: str = "") -> list[str]:
+    """Principal angles across ranks, seeds and fractions (``geo`` as
+    :func:`stages.fit.geometry` returns it) as Markdown bullets."""
     k = geo["k"]
     lines = [
-        f"Principal angles between the top-{k} subspaces (mean angle in degrees; 0° = the "
+        f"Principal angles between the top-{k} {what + ' ' if what else ''}subspaces (mean "
+        "angle in degrees; 0° = the "
         f"same subspace, 90° = orthogonal; random {k}-dim subspaces of this d_model sit near "
         "90°):\n"
     ]
@@ -332,7 +346,7 @@ def subspace_section(
     cfg = ctx.config
     header = ["rank", "layer", "k@50%", "k@80%", "k@90%", "k@95%", "EVR of PC1", "separation"]
     lines = [
-        "## The misalignment subspace\n",
+        "## Fine-tuned − base, per run (the comparison)\n",
         f"PCA of fine-tuned − base `{cfg.record.point}` differences on the response tokens of "
         f"{cfg.record.n_examples} harmful training responses, per layer. k@f is the number of "
         "principal components that explain a fraction f of the variance.\n",
@@ -341,11 +355,15 @@ def subspace_section(
     ]
     if "layers" in plots:
         lines.append(f"![layer sweep]({plots['layers']})\n")
-    lines += _geometry_lines(res.geometry)
+    lines += geometry_lines(res.geometry, "fine-tuned − base")
     lines.append("")
     if "angles" in plots:
         lines.append(f"![principal angles]({plots['angles']})\n")
     return lines
+
+
+def _source(mit: list[Mitigations]) -> str:
+    return mit[0].source or "fine-tuned − base"
 
 
 def _mitigation_rows(ctx: StudyContext, res: StudyResults) -> list[list[str]]:
@@ -372,7 +390,7 @@ def _mitigation_rows(ctx: StudyContext, res: StudyResults) -> list[list[str]]:
             continue
         rows.append(
             [
-                f"steering −{alpha:g} × mean shift",
+                f"steering −{alpha:g} × {_source(mit)} mean difference",
                 fmt([m.steer[i].score for m in mit]),
                 "—",
                 fmt([m.steer[i].coherence_measure for m in mit], 3),
@@ -383,7 +401,7 @@ def _mitigation_rows(ctx: StudyContext, res: StudyResults) -> list[list[str]]:
             continue
         rows.append(
             [
-                f"ablate top-{row.k} subspace",
+                f"ablate top-{row.k} {_source(mit)} subspace",
                 fmt([m.ablate[i].score for m in mit]),
                 fmt([m.ablate[i].random_mean for m in mit]),
                 fmt([m.ablate[i].coherence_measure for m in mit], 3),
@@ -424,6 +442,7 @@ def markdown(
         *intro_section(ctx, res),
         *rank_section(ctx, res, summ, plots),
         *fraction_section(ctx, res, summ, plots),
+        *contrast_section(ctx, res),
         *subspace_section(ctx, res, summ, plots),
         *mitigation_section(ctx, res, plots),
         *comparison_section(found),
@@ -450,6 +469,7 @@ def write_report(ctx: StudyContext) -> dict[str, Any]:
         "data": res.to_dict(),
         "summary": summ.to_dict(res.arms),
         "findings": found,
+        "organism": organism(ctx, res),
         "plots": plots,
     }
     with atomic_path(out / "report.json") as tmp:

@@ -1,5 +1,7 @@
 """Stage ``train``: the LoRA rank sweep and harmful-fraction sweep
-(:func:`steerlab.training.train_sweep`); adapters go to ``adapters/<train key>/<run>/``."""
+(:func:`steerlab.training.train_sweep`), plus the benign control of every harmful run (same
+rank, seed, recipe and prompts, harmful fraction 0; ``[train] benign_control``); adapters go
+to ``adapters/<train key>/<run>/``."""
 
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ logger = logging.getLogger("steerlab.study")
 
 
 def run(ctx: StudyContext) -> dict[str, Any]:
-    """Train every run of the grid (finished adapters are skipped); return ``{run name:
-    {"skipped", "wall_time_s", "loss_first", "loss_last"}}``."""
+    """Train every run of the grid and the benign controls (finished adapters are skipped);
+    return ``{run name: {"skipped", "wall_time_s", "loss_first", "loss_last"}}``."""
     done = {}
-    for r in ctx.bar(ctx.runs(), NAME):
+    for r in ctx.bar(ctx.runs() + ctx.extra_benign_runs(), NAME):
         logger.info("train %s", r.name)
         (sweep,) = train_sweep(
             ctx.load_model,

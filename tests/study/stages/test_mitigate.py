@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from steerlab.study.stages import mitigate
-from tests.study.micro import MAIN_KEYS, TOP_RUNS, keys_of
+from tests.study.micro import CHANGED_KEYS, MAIN_KEYS, TOP_RUNS, keys_of
 
 
 def test_units_layout_and_keys(micro):
@@ -13,7 +13,11 @@ def test_units_layout_and_keys(micro):
     assert list(keys) == [
         f"mitigate/{kind}/{run}" for run in TOP_RUNS for kind in ("benign", "steer", "ablate")
     ]
-    assert keys == {k: v for k, v in MAIN_KEYS.items() if k.startswith("mitigate/")}
+    same = {k: v for k, v in keys.items() if k not in CHANGED_KEYS}
+    assert same == {
+        k: v for k, v in MAIN_KEYS.items() if k.startswith("mitigate/") and k not in CHANGED_KEYS
+    }
+    assert all(keys[k] != MAIN_KEYS[k] for k in CHANGED_KEYS)
 
 
 def test_stored_results(micro):
@@ -22,6 +26,8 @@ def test_stored_results(micro):
     assert [r["alpha"] for r in steer["rows"]] == [0.0, 1.0]
     ablate = results["mitigate/ablate/r4-p1-s0"]
     assert [r["k"] for r in ablate["rows"]] == [0, 2]
+    assert steer["source"] == ablate["source"] == "harmful − benign"
+    assert ablate["layers"] == steer["layers"] == [1, 2]
     benign = results["mitigate/benign/r4-p1-s0"]
     assert 0.0 <= benign["text"]["score"] <= 100.0 and benign["loss_last"] is not None
     assert (micro.out / "mitigate" / "benign" / "r4-p1-s0" / "adapter").is_dir()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from steerlab.hooks.store import ActivationStore
 from steerlab.study.stages import record
 from steerlab.vectors import SteeringVector, load
-from tests.study.micro import MAIN_KEYS, RUNS, keys_of
+from tests.study.micro import CONTRASTS, MAIN_KEYS, RUNS, keys_of
 
 
 def test_resolve_layers():
@@ -18,8 +19,11 @@ def test_resolve_layers():
 
 def test_unit_layout(micro):
     units = record.units(micro)
-    assert [u.path.name for u in units] == RUNS
-    for u in units:
+    assert [str(u.path.relative_to(micro.out)) for u in units] == [
+        *(f"acts/{r}" for r in RUNS),
+        *(f"contrast/{c}" for c in CONTRASTS),
+    ]
+    for u in units[: len(RUNS)]:
         shift = load(u.path / "mean_shift.safetensors")
         assert isinstance(shift, SteeringVector)
         assert shift.layers == [1, 2]
@@ -33,4 +37,21 @@ def test_unit_layout(micro):
 def test_cache_keys_stable(micro):
     first = keys_of(micro, record.units(micro))
     assert keys_of(micro, record.units(micro)) == first
-    assert first == {k: v for k, v in MAIN_KEYS.items() if k.startswith("acts/")}
+    acts = {k: v for k, v in first.items() if k.startswith("acts/")}
+    assert acts == {k: v for k, v in MAIN_KEYS.items() if k.startswith("acts/")}
+    assert len(set(first.values())) == len(first)
+
+
+def test_contrasts_record_identical_tokens_on_both_adapters(micro):
+    result = micro.results("record")["contrast/r4-p1-s0"]
+    assert (result["a"], result["b"]) == ("r4-p1-s0", "r4-p0-s0")
+    assert result["contrasts"] == ["harmful-benign", "harmful-base"]
+    for input_set in ("domain", "broad_aligned", "broad_misaligned"):
+        hb = ActivationStore(micro.paths.contrast("r4-p1-s0") / input_set / "harmful-benign")
+        fb = ActivationStore(micro.paths.contrast("r4-p1-s0") / input_set / "harmful-base")
+        assert len(hb) == result["n_tokens"][input_set] > 0
+        assert torch.equal(hb.example_index, fb.example_index)
+        assert torch.equal(hb.position, fb.position)
+        assert float(hb[(2, "resid_post")].norm(dim=1).min()) > 0  # the adapters differ
+    null = micro.results("record")["contrast/null-r4-s0-s1"]
+    assert (null["a"], null["b"], null["contrasts"]) == ("r4-p0-s0", "r4-p0-s1", ["benign-benign"])

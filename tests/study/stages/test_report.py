@@ -7,7 +7,7 @@ import json
 from steerlab.study.results import Measurement, StudyResults
 from steerlab.study.stages import report
 from steerlab.study.summary import Summary, clean
-from tests.study.micro import RUNS, TOP_RUNS
+from tests.study.micro import BENIGN_RUNS, NULL, RUNS, TOP_RUNS
 
 
 def test_results_are_typed_and_round_trip(micro):
@@ -46,10 +46,11 @@ def test_sections(micro):
         == "![misalignment vs fraction](b.png)\n"
     )
     sub = report.subspace_section(micro, res, summ, plots)
-    assert sub[0] == "## The misalignment subspace\n"
+    assert sub[0] == "## Fine-tuned − base, per run (the comparison)\n"
     assert any(line.startswith("- across seeds, layer 1: s0–s1:") for line in sub)
     mit = report.mitigation_section(micro, res, plots)
-    assert "steering −1 × mean shift" in mit[1] and "ablate top-2 subspace" in mit[1]
+    assert "steering −1 × harmful − benign mean difference" in mit[1]
+    assert "ablate top-2 harmful − benign subspace" in mit[1]
     assert "steering −0 " not in mit[1]  # α = 0 is the adapter itself
 
 
@@ -71,3 +72,23 @@ def test_measurement_splits_coherence_by_metric():
     assert (nll.reference_nll, nll.coherence) == (3.5, None)
     assert (judged.reference_nll, judged.coherence) == (None, 3.5)
     assert nll.to_dict() == judged.to_dict() == d
+
+
+def test_contrast_section_has_the_three_rows(micro):
+    from steerlab.study.contrast_report import contrast_section, organism
+
+    res = report.gather(micro)
+    assert list(res.benign) == BENIGN_RUNS and NULL in res.contrast
+    lines = contrast_section(micro, res)
+    assert lines[0] == "## The misalignment subspace: harmful − benign, against a null\n"
+    org = organism(micro, res)
+    assert org is not None and len(org["diffs"]) == 2
+    # the micro study's tiny random model has no organism, and the section says so
+    assert org["found"] is False and lines[1].startswith("**No organism in this config**")
+    rows = next(line for line in lines if line.startswith("| difference |")).splitlines()
+    assert rows[0].startswith("| difference | k@90% token | k@90% example |")
+    labels = [r.split("|")[1].strip() for r in rows[2:]]
+    assert labels == ["harmful − benign", "fine-tuned − base", f"benign − benign null ({NULL})"]
+    text = "\n".join(lines)
+    assert "ratio" in text and "random directions at matched norm" in text
+    assert "with fine-tuned − base" in text and "LoRA weight-space" in text

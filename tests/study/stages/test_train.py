@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from steerlab.study.stages import train
-from tests.study.micro import MAIN_TRAIN_KEY, RUNS
+from tests.study.micro import BENIGN_RUNS, MAIN_TRAIN_KEY, RUNS
 
 
 def test_adapters_layout(micro):
     root = micro.out / "adapters" / MAIN_TRAIN_KEY
-    assert sorted(p.name for p in root.iterdir()) == sorted(RUNS)
-    for name in RUNS:
+    assert sorted(p.name for p in root.iterdir()) == sorted(RUNS + BENIGN_RUNS)
+    for name in RUNS + BENIGN_RUNS:
         assert (root / name / "manifest.json").is_file()
         assert (root / name / "adapter_model.safetensors").is_file()
 
 
 def test_rerun_skips_every_run(micro):
     done = train.run(micro)
-    assert list(done) == RUNS
+    assert list(done) == RUNS + BENIGN_RUNS
     assert all(r["skipped"] for r in done.values())
     assert all(r["loss_last"] is not None for r in done.values())
+
+
+def test_benign_controls_train_on_safe_responses_only(micro):
+    import json
+
+    for name in BENIGN_RUNS:
+        manifest = json.loads((micro.adapters_dir() / name / "manifest.json").read_text())
+        assert manifest["harmful_fraction"] == 0.0
