@@ -89,7 +89,16 @@ def norm_matched_random(diffs: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
 
 def example_means(diffs: torch.Tensor, example_index: torch.Tensor) -> torch.Tensor:
     """Mean over each example's tokens: ``[n_tokens, d]`` rows, ``[n_tokens]`` example ids
-    -> ``[n_examples, d]`` in order of first appearance of each id."""
+    -> ``[n_examples, d]``, one row per distinct id in increasing id order.
+
+    Raises:
+        ValueError: ``diffs`` is not 2-D, or ``example_index`` is not one id per row.
+    """
+    if diffs.ndim != 2 or example_index.shape != (diffs.shape[0],):
+        raise ValueError(
+            f"expected diffs [n_tokens, d] and example_index [n_tokens], got "
+            f"{tuple(diffs.shape)} and {tuple(example_index.shape)}"
+        )
     ids, inverse = torch.unique(example_index, sorted=True, return_inverse=True)
     sums = torch.zeros(len(ids), diffs.shape[1], dtype=torch.float64)
     sums.index_add_(0, inverse, diffs.double())

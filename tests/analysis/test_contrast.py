@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from steerlab.analysis import principal_angles
@@ -74,3 +75,16 @@ def test_example_means_average_each_examples_tokens():
     x = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 5.0]])
     idx = torch.tensor([0, 0, 2])
     torch.testing.assert_close(example_means(x, idx), torch.tensor([[2.0, 1.0], [5.0, 5.0]]))
+
+
+def test_bad_inputs_get_clear_errors():
+    with pytest.raises(ValueError, match=r"expected \[n >= 2, d_model\] differences, got \(1, 8\)"):
+        spectrum(torch.randn(1, 8))
+    with pytest.raises(ValueError, match=r"got \(8,\)"):
+        spectrum(torch.randn(8))
+    with pytest.raises(ValueError, match=r"example_index \[n_tokens\], got \(4, 8\) and \(3,\)"):
+        example_means(torch.randn(4, 8), torch.zeros(3, dtype=torch.long))
+    nan = torch.randn(5, 8)
+    nan[2, 3] = float("nan")
+    with pytest.raises(ValueError):
+        spectrum(nan)
