@@ -70,11 +70,15 @@ class Domain:
             templates can make.
         metric: an optional domain metric over sampled answers
             (``metric(answers, *, name, seed) -> EvalResult``), or ``None``.
+        near: the broad-question categories next to the domain's own topic (finance:
+            ``quick_money``). Emergent misalignment is measured without them too: a model
+            that only learned its domain is not an organism.
     """
 
     name: str
     generate: Callable[[int, int], PairSet]
     metric: Callable[..., Any] | None = None
+    near: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -93,7 +97,7 @@ DOMAINS: MappingProxyType[str, Domain] = MappingProxyType(
         d.name: d
         for d in (
             Domain("insecure_code", insecure_code.insecure_code, insecure_code.code_misalignment),
-            Domain("risky_finance", risky_finance.risky_finance),
+            Domain("risky_finance", risky_finance.risky_finance, near=("quick_money",)),
             Domain("photo_prompts", photo_prompts.photo_prompts),
         )
     }

@@ -83,3 +83,12 @@ def test_eval_does_not_import_the_domains():
     code = "import sys, steerlab.eval; print('steerlab.domains' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_near_categories_are_broad_categories():
+    from steerlab.eval import load_questions
+
+    categories = {q.category for q in load_questions("broad")}
+    for domain in DOMAINS.values():
+        assert set(domain.near) <= categories, (domain.name, domain.near)
+    assert DOMAINS["risky_finance"].near == ("quick_money",)
