@@ -195,6 +195,13 @@ app.command("eval")(
     )
 )
 app.command("baseline")(_stage_command("baseline", "Evaluate the base model."))
+app.command("control")(
+    _stage_command(
+        "control",
+        "The positive control: fine-tune on misaligned answers to half the questions, "
+        "measure the other half.",
+    )
+)
 app.command("record")(
     _stage_command(
         "record",

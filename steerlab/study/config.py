@@ -232,6 +232,31 @@ class MitigateSection:
 
 
 @dataclass
+class ControlSection:
+    """The positive control (issue 11): before any finding, show that the instrument sees
+    misalignment where it certainly exists. The study's text questions are split in two
+    halves (alternating within each category); per seed, one LoRA fine-tune with the study's
+    recipe (rank ``[train] fraction_sweep_rank``) on the misaligned reference answers of half
+    A, and one on its aligned references (the control's null), are measured on half B.
+
+    Attributes:
+        enabled: run the positive control (stage ``control``).
+        n_questions: questions of ``[eval] questions`` the control splits, spread evenly over
+            the set like ``[eval] n_questions`` (0: the study's own text questions). Raise it
+            when the study's set has fewer than two questions in a category.
+    """
+
+    enabled: bool = True
+    n_questions: int = 0
+
+    def check(self) -> None:
+        if self.n_questions < 0:
+            raise ConfigError(f"[control] n_questions must be >= 0, got {self.n_questions}")
+        if self.n_questions == 1:
+            raise ConfigError("[control] n_questions must be 0 or at least 2 (two halves), got 1")
+
+
+@dataclass
 class StudyConfig:
     """A whole study. ``name`` labels the report; ``source`` is the file it came from."""
 
@@ -245,6 +270,7 @@ class StudyConfig:
     record: RecordSection = field(default_factory=RecordSection)
     analysis: AnalysisSection = field(default_factory=AnalysisSection)
     mitigate: MitigateSection = field(default_factory=MitigateSection)
+    control: ControlSection = field(default_factory=ControlSection)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -264,6 +290,7 @@ _SECTIONS = {
     "record": RecordSection,
     "analysis": AnalysisSection,
     "mitigate": MitigateSection,
+    "control": ControlSection,
 }
 
 

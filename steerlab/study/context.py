@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ from tqdm.auto import tqdm
 
 from steerlab.domains import DOMAINS
 from steerlab.eval.judges import make_judge
+from steerlab.eval.questions import QuestionSet
 from steerlab.files import adapter_digest, atomic_path, digest
 from steerlab.models import load_model as load_weights
 from steerlab.study.cache import UNIT_FILE, cached_result
 from steerlab.study.config import StudyConfig
-from steerlab.study.metrics import measure, question_set
+from steerlab.study.metrics import RESULT_FILE, measure, question_set
 from steerlab.text import is_processor
 from steerlab.training import LoraTrainConfig, load_pairs, run_name
 from steerlab.training.lora import quiet_peft
@@ -73,9 +74,19 @@ class StudyPaths:
     eval/<run>/<arm>/     evaluation units            acts/<run>/  activation-difference shards
     subspace/<run>/       subspace.safetensors        geometry/    principal angles
     mitigate/{benign,steer,ablate}/<run>/             report/      report.md, report.json, PNGs
+    control/{base,misaligned-s<seed>,aligned-s<seed>}/ the positive control's units
     """
 
     out: Path
+
+    def control(self, name: str) -> Path:
+        """A positive-control unit: ``base`` or ``<misaligned|aligned>-s<seed>``."""
+        return self.out / "control" / name
+
+    @staticmethod
+    def result(unit_dir: Path) -> Path:
+        """The full evaluation result (per-question values) a measuring unit keeps."""
+        return unit_dir / RESULT_FILE
 
     @property
     def config(self) -> Path:
@@ -362,18 +373,33 @@ class StudyContext:
         return LoraTrainConfig(**{**settings, **overrides})
 
     def measure(
-        self, model: Any, tok: Any, arm: str, out_dir: Path | None = None
+        self,
+        model: Any,
+        tok: Any,
+        arm: str,
+        out_dir: Path | None = None,
+        questions: QuestionSet | None = None,
     ) -> dict[str, Any]:
-        """Misalignment of ``model`` on the ``arm`` question set (a JSON-ready dict, see
-        :func:`steerlab.study.metrics.measure`; the full result, and for judges the answers
-        and verdicts, go to ``out_dir`` if given). The judge is built once per study."""
+        """Misalignment of ``model`` on the ``arm`` question set, or on ``questions`` (a
+        JSON-ready dict, see :func:`steerlab.study.metrics.measure`; the full result, and
+        for judges the answers and verdicts, go to ``out_dir`` if given). The judge is built
+        once per study."""
         judge = None
         if self.config.eval.metric == "judge":
             if self._judge is None:
                 self._judge = make_judge(dict(self.config.eval.judge))
             judge = self._judge
         base = self.paths.base_answers(arm)
-        return measure(self.config.eval, model, tok, arm, out_dir, judge=judge, base_answers=base)
+        return measure(
+            self.config.eval,
+            model,
+            tok,
+            arm,
+            out_dir,
+            judge=judge,
+            base_answers=base,
+            questions=questions,
+        )
 
     # -- fingerprints and cache keys (bit-identical to earlier versions: runs resume) ----
     def data_digest(self) -> str:
@@ -424,6 +450,31 @@ class StudyContext:
 
     def fit_key(self, run: Run) -> str:
         return digest({"acts": self.record_key(run), "analysis": self.config.analysis.__dict__})
+
+    def control_key(self, kind: str, seed: int, train: QuestionSet, test: QuestionSet) -> str:
+        """A positive-control fine-tune (``kind``: ``"misaligned"`` / ``"aligned"``
+        references of the ``train`` half) and its measurement on the ``test`` half."""
+        rank = self.config.train.fraction_sweep_rank
+        return digest(
+            {
+                "model": self.config.model.__dict__,
+                "lora": asdict(self.lora_config(rank=rank, seed=seed)),
+                "kind": kind,
+                "train": [q.to_dict() for q in train],
+                "eval": self.config.eval.__dict__,
+                "test": [q.to_dict() for q in test],
+            }
+        )
+
+    def control_base_key(self, test: QuestionSet) -> str:
+        """The base model's measurement on the positive control's ``test`` half."""
+        return digest(
+            {
+                "model": self.config.model.__dict__,
+                "eval": self.config.eval.__dict__,
+                "test": [q.to_dict() for q in test],
+            }
+        )
 
     def contrast_key(self, name: str) -> str:
         a, b = self.contrasts()[name]

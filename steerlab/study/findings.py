@@ -1,14 +1,18 @@
-"""The report's last section: finding by finding, what reproduced the source paper
+"""The report's findings: finding by finding, what reproduced the source paper
 (arXiv:2602.16931) at this scale and what did not, with the numbers.
 
-A difference counts only when larger than ``max(0.5 points, 2 × the std over seeds)``
-(:func:`steerlab.study.summary.above`).
+Emergent misalignment itself is judged on harmful − benign at the highest rank against the
+study's resolvable difference (:mod:`steerlab.study.sensitivity`); the other comparisons
+count a difference only when larger than ``max(0.5 points, 2 × the std over seeds)``
+(:func:`steerlab.study.summary.above`). Every "not reproduced" states the resolvable
+difference and the positive control's effect, so that a null says what it could have seen.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from steerlab.study.controls_report import controls, sensitivity_note
 from steerlab.study.results import StudyResults
 from steerlab.study.summary import Summary, above, fmt, ms
 
@@ -33,23 +37,41 @@ def _raised(values: list[float | None], reference: float) -> str:
     return _VERDICT.get(above(values, reference), "not reproduced (lower)")
 
 
+_EM = "Narrow fine-tuning raises broad misalignment (emergent misalignment)"
+
+
+def _em_finding(ctx: StudyContext, res: StudyResults, ctl: dict[str, Any]) -> dict[str, str]:
+    """Emergent misalignment: harmful − benign at the highest rank above the resolvable
+    difference (without benign controls: the fine-tunes against the base)."""
+    t, b = ctx.config.train, res.base["text"].score
+    ben = ctl["benign_control"]
+    top = ben["ranks"].get(str(ben["top_rank"])) if ben else None
+    if top is None:
+        ft_all = [x.eval["text"].score for x in res.runs if x.fraction == t.rank_sweep_fraction]
+        numbers = (
+            f"base {b:.1f} vs fine-tuned {fmt(ft_all)} ({len(ft_all)} runs; no benign control)"
+        )
+        return _finding(_EM, "yes, on Gemma3-4B-it", _raised(ft_all, b), numbers)
+    hb = top["harmful_minus_benign"]
+    far = ben["categories"]["mean_excluding_near"]
+    numbers = (
+        f"r={ben['top_rank']}: harmful − benign {hb['mean']:+.1f} ± {hb['std']:.1f} "
+        f"(resolvable {top['resolvable']['value']:.1f}); harmful − base "
+        f"{top['harmful_minus_base']:+.1f}"
+        + ("" if far is None else f"; harmful − benign without the near categories {far:+.1f}")
+    )
+    status = "reproduced" if top["found"] else "not reproduced"
+    return _finding(_EM, "yes, on Gemma3-4B-it", status, numbers)
+
+
 def _sweep_findings(ctx: StudyContext, res: StudyResults, summ: Summary) -> list[dict[str, str]]:
-    """Emergent misalignment itself, its growth with rank, the multimodal arm, and the
-    smallest harmful fraction."""
+    """The growth of misalignment with rank, the multimodal arm, and the smallest harmful
+    fraction."""
     from scipy.stats import spearmanr  # lazy: scipy only for this one statistic
 
     t = ctx.config.train
     b = res.base["text"].score
     found = []
-    ft_all = [x.eval["text"].score for x in res.runs if x.fraction == t.rank_sweep_fraction]
-    found.append(
-        _finding(
-            "Narrow fine-tuning raises broad misalignment (emergent misalignment)",
-            "yes, on Gemma3-4B-it",
-            _raised(ft_all, b),
-            f"base {b:.1f} vs fine-tuned {fmt(ft_all)} ({len(ft_all)} runs)",
-        )
-    )
     means = [summ.rank["text"][r][0] for r in t.ranks]
     if len(t.ranks) >= 3:
         rho = float(spearmanr(t.ranks, means).statistic)
@@ -173,10 +195,27 @@ def _ablation_finding(res: StudyResults, ft_mean: float) -> dict[str, str]:
     )
 
 
-def findings(ctx: StudyContext, res: StudyResults, summ: Summary) -> list[dict[str, str]]:
-    """Every finding, in the report's order: ``{"finding", "paper", "status", "here"}``."""
-    return [
+def _with_sensitivity(found: dict[str, str], note: str) -> dict[str, str]:
+    """A "not reproduced" status with the study's sensitivity in its parentheses."""
+    status = found["status"]
+    if not status.startswith("not reproduced"):
+        return found
+    detail = status.removeprefix("not reproduced").strip(" ()")
+    inside = f"{detail}; {note}" if detail else note
+    return {**found, "status": f"not reproduced ({inside})"}
+
+
+def findings(
+    ctx: StudyContext, res: StudyResults, summ: Summary, ctl: dict[str, Any] | None = None
+) -> list[dict[str, str]]:
+    """Every finding, in the report's order: ``{"finding", "paper", "status", "here"}``.
+    ``ctl`` is :func:`steerlab.study.controls_report.controls` (computed when ``None``)."""
+    ctl = controls(ctx, res) if ctl is None else ctl
+    found = [
+        _em_finding(ctx, res, ctl),
         *_sweep_findings(ctx, res, summ),
         _subspace_finding(res),
         *_mitigation_findings(ctx, res),
     ]
+    note = sensitivity_note(ctl["sensitivity"])
+    return [_with_sensitivity(f, note) for f in found]

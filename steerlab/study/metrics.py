@@ -15,12 +15,16 @@ from steerlab.eval.sampling import SamplingConfig
 if TYPE_CHECKING:
     from steerlab.study.config import EvalSection
 
+RESULT_FILE = "result.json"
+"""The full :class:`~steerlab.eval.result.EvalResult` a measurement keeps in its directory
+(with per-question values)."""
 
-def question_set(config: EvalSection, arm: str) -> QuestionSet:
-    """The ``arm``'s questions, spread evenly over the set when ``n_questions`` is set (so
-    every category stays represented)."""
+
+def question_set(config: EvalSection, arm: str, n_questions: int | None = None) -> QuestionSet:
+    """The ``arm``'s questions, spread evenly over the set when ``n_questions`` (default:
+    ``config.n_questions``; 0 = all) is set, so that every category stays represented."""
     qs = load_questions(config.questions if arm == "text" else config.multimodal_questions)
-    n = config.n_questions
+    n = config.n_questions if n_questions is None else n_questions
     if n and n < len(qs):
         step = len(qs) / n
         picked = [qs[int(i * step)] for i in range(n)]
@@ -37,6 +41,7 @@ def measure(
     *,
     judge: Any = None,
     base_answers: Path | None = None,
+    questions: QuestionSet | None = None,
 ) -> dict[str, Any]:
     """Misalignment of ``model`` on the ``arm`` question set, as configured.
 
@@ -45,21 +50,23 @@ def measure(
     answers sampled with the configured settings and scored by ``judge`` (built once by the
     study from ``[eval.judge]``), with the base model's answers (``base_answers``) for
     comparative judges; answers and verdicts are kept in ``out_dir`` (resumable).
+    ``questions`` replaces the arm's question set (the positive control measures half of it).
 
     Returns:
         ``{"score": 0-100, "ci": [lo, hi], "n", "n_unparsed", "coherence", "by_category"}``.
         ``coherence`` is the mean NLL per token of the aligned references (nats; lower is
         better) for the preference metric, the judge's mean coherence (0-100) when it
         measures one, else ``None``. With ``out_dir``, the full :class:`EvalResult` is saved
-        there as ``result.json`` / ``result.md``.
+        there as :data:`RESULT_FILE` (``result.json``, and ``result.md``).
     """
-    questions = question_set(config, arm)
+    if questions is None:
+        questions = question_set(config, arm)
     if config.metric == "preference":
         result = preference_misalignment(
             model, tokenizer_or_processor, questions, batch_size=config.batch_size
         )
         if out_dir is not None:
-            result.save(out_dir / "result.json")
+            result.save(out_dir / RESULT_FILE)
         reference_nll = result.extra.get("reference_nll")  # nats/token
         # The stored key is "coherence" for both metrics (kept: stored results and
         # report.json read it): the reference NLL here, the judge's 0-100 score below.

@@ -4,20 +4,22 @@ Stages, in order, one module each under :mod:`steerlab.study.stages` (each also 
 own, from the files the earlier stages wrote):
 
 1. ``baseline``: misalignment of the base model (text-only; multimodal when it takes images).
-2. ``train``: the LoRA rank sweep and harmful-fraction sweep (:func:`train_sweep`), plus a
+2. ``control``: the positive control: fine-tunes on the misaligned (and, its null, the
+   aligned) reference answers of half the text questions, measured on the other half.
+3. ``train``: the LoRA rank sweep and harmful-fraction sweep (:func:`train_sweep`), plus a
    benign control (harmful fraction 0) per harmful (rank, seed).
-3. ``eval``: misalignment of every adapter, text-only and multimodal.
-4. ``record``: fine-tuned − base activation differences on the training domain's response
+4. ``eval``: misalignment of every adapter, text-only and multimodal.
+5. ``record``: fine-tuned − base activation differences on the training domain's response
    tokens (adapter on/off on one ``PeftModel``), and harmful − benign differences (both
    adapters on one base) on the domain and the broad questions' references, streamed to
    disk; the same for two benign seeds (the null).
-5. ``fit``: the harmful − benign misalignment subspace per layer (PCA, token and example
+6. ``fit``: the harmful − benign misalignment subspace per layer (PCA, token and example
    level) beside fine-tuned − base, the benign − benign null and a random control; its
    geometry across ranks, seeds and fractions (principal angles).
-6. ``mitigate``: benign narrow fine-tuning, steering with −α × the mean harmful − benign
+7. ``mitigate``: benign narrow fine-tuning, steering with −α × the mean harmful − benign
    difference, and top-k ablation of that subspace with a random-subspace control, on the
    highest-rank adapters.
-7. ``report``: ``report.md``, ``report.json`` and PNG plots.
+8. ``report``: ``report.md``, ``report.json`` and PNG plots.
 
 Output layout (under ``out_dir``; every path is defined once, in
 :class:`steerlab.study.context.StudyPaths`)::
@@ -27,6 +29,7 @@ Output layout (under ``out_dir``; every path is defined once, in
     eval/<run>/<arm>/     evaluation units            acts/<run>/  activation-difference shards
     subspace/<run>/       subspace.safetensors        geometry/    principal angles
     mitigate/{benign,steer,ablate}/<run>/             report/      report.md, report.json, PNGs
+    control/{base,misaligned-s<seed>,aligned-s<seed>}/ the positive control
 
 Every unit is cached by a hash of its config and inputs (:mod:`steerlab.study.cache`):
 kill the study at any point and rerun it, and it resumes without redoing finished work.
@@ -47,12 +50,12 @@ from steerlab.models.registry import param_count
 from steerlab.study.cache import run_unit
 from steerlab.study.config import StudyConfig
 from steerlab.study.context import Run, StudyContext, Unit
-from steerlab.study.stages import baseline, fit, mitigate, record, report, train
+from steerlab.study.stages import baseline, control, fit, mitigate, record, report, train
 from steerlab.study.stages import eval as eval_stage
 
 logger = logging.getLogger("steerlab.study")
 
-STAGE_MODULES = (baseline, train, eval_stage, record, fit, mitigate, report)
+STAGE_MODULES = (baseline, control, train, eval_stage, record, fit, mitigate, report)
 """The stage modules, in order: a new stage is a new module and one entry here."""
 
 STAGES = tuple(m.NAME for m in STAGE_MODULES)
@@ -133,13 +136,15 @@ def plan(config: StudyConfig) -> dict[str, Any]:
         if t.benign_control
         else 0
     )
+    positive = 2 * len(t.seeds) if config.control.enabled else 0  # misaligned, aligned
     evals = 1 + len(runs) + controls + n_top  # baseline, adapters, benign controls, benign
+    evals += positive + (1 if positive else 0)  # the positive control and the base on half B
     evals += n_top * (len(m.steer_alphas) + len(m.ablate_ks) * (1 + m.random_draws))
     params = _param_guess(config.model.name)
     step_s = (
         None if params is None else 4.4 * params / 135e6 * t.batch_size / 4 * t.max_length / 128
     )
-    train_steps = (len(runs) + controls) * t.max_steps + n_top * m.benign_steps
+    train_steps = (len(runs) + controls + positive) * t.max_steps + n_top * m.benign_steps
     return {
         "model": config.model.name,
         "model_status": _model_status(config.model.name),
@@ -148,6 +153,7 @@ def plan(config: StudyConfig) -> dict[str, Any]:
         "runs": [f"r{r}-p{p:g}-s{s}" for r, p, s in runs],
         "benign_runs": n_top,
         "benign_control_runs": controls,
+        "positive_control_runs": positive,
         "training_steps": train_steps,
         "evaluations": evals,
         "metric": e.metric,

@@ -232,6 +232,9 @@ class StudyResults:
         contrast: the harmful − benign and null fits by contrast name (see
             :func:`steerlab.study.contrast.fit_contrast`).
         contrast_geometry: see :func:`steerlab.study.contrast.contrast_geometry`.
+        control: the positive control's stored unit results by unit name (``base``,
+            ``misaligned-s<seed>``, ``aligned-s<seed>``; see :mod:`stages.control`): the
+            text measurement on half B, plus ``loss_first`` / ``loss_last`` of a fine-tune.
     """
 
     config: dict[str, Any]
@@ -245,6 +248,7 @@ class StudyResults:
     benign: dict[str, dict[str, Measurement]] = field(default_factory=dict)
     contrast: dict[str, dict[str, Any]] = field(default_factory=dict)
     contrast_geometry: dict[str, Any] = field(default_factory=dict)
+    control: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run(self, name: str) -> RunResults:
         """The run called ``name``.
@@ -273,4 +277,5 @@ class StudyResults:
             },
             "contrast": self.contrast,
             "contrast_geometry": self.contrast_geometry,
+            "control": self.control,
         }
