@@ -144,6 +144,7 @@ def test_cli_unknown_stage(tmp_path):
         "train",
         "eval",
         "baseline",
+        "control",
         "record",
         "fit",
         "mitigate",

@@ -32,6 +32,8 @@ def test_paths_layout():
     assert p.mitigate("steer", "r4-p1-s0") == Path("/o/mitigate/steer/r4-p1-s0")
     assert p.report == Path("/o/report")
     assert p.export == Path("/o/export")
+    assert p.control("misaligned-s0") == Path("/o/control/misaligned-s0")
+    assert p.result(p.control("base")) == Path("/o/control/base/result.json")
 
 
 @pytest.mark.parametrize("name", ["subspace.safetensors", "mean_shift.safetensors"])
