@@ -8,25 +8,29 @@ from typing import Any
 
 from steerlab.study.context import StudyContext
 from steerlab.study.contrast import BB, FB, HB, IMAGE_SETS, INPUT_SETS
+from steerlab.study.controls_report import harmful_minus_benign
 from steerlab.study.results import StudyResults
 from steerlab.study.summary import fmt, ms, table
 
 
 def organism(ctx: StudyContext, res: StudyResults) -> dict[str, Any] | None:
     """Harmful − benign misalignment (text arm) over the top runs' seeds, and whether it is
-    above noise (mean > max(0.5 points, 2 × std over seeds)); ``None`` without benign
+    above noise: mean > max(the resolvable difference, 2 × std over seeds)
+    (:func:`steerlab.study.controls_report.harmful_minus_benign`); ``None`` without benign
     controls."""
-    diffs = []
-    for name in res.top_runs:
-        run = res.run(name)
-        benign = res.benign.get(f"r{run.rank}-p0-s{run.seed}")
-        if benign is not None:
-            diffs.append(run.eval["text"].score - benign["text"].score)
-    if not diffs:
+    entry = harmful_minus_benign(ctx, res, max(ctx.config.train.ranks))
+    if entry is None:
         return None
-    mean, std, n = ms(diffs)
-    noise = max(0.5, 2 * std)
-    return {"diffs": diffs, "mean": mean, "std": std, "n": n, "noise": noise, "found": mean > noise}
+    d = entry["harmful_minus_benign"]
+    return {
+        "diffs": d["values"],
+        "mean": d["mean"],
+        "std": d["std"],
+        "n": d["n"],
+        "noise": entry["threshold"],
+        "resolvable": entry["resolvable"]["value"],
+        "found": entry["found"],
+    }
 
 
 def _organism_line(org: dict[str, Any] | None) -> str:
@@ -40,7 +44,8 @@ def _organism_line(org: dict[str, Any] | None) -> str:
         )
     return (
         f"**No organism in this config**: harmful − benign misalignment (text) is {what}, not "
-        f"above the noise threshold max(0.5, 2 × std) = {org['noise']:.1f}. The subspace below "
+        f"above the noise threshold max(resolvable difference, 2 × std) = {org['noise']:.1f}. "
+        "The subspace below "
         "is fitted all the same, but it describes how two fine-tunes differ, not "
         "misalignment.\n"
     )

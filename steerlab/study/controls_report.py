@@ -89,7 +89,11 @@ def _rank_pairs(ctx: StudyContext, res: StudyResults, rank: int) -> list[tuple[A
     return pairs
 
 
-def _rank_entry(ctx: StudyContext, res: StudyResults, rank: int) -> dict[str, Any] | None:
+def harmful_minus_benign(ctx: StudyContext, res: StudyResults, rank: int) -> dict[str, Any] | None:
+    """Harmful vs benign vs base at ``rank`` (text arm, rank-sweep fraction, every seed with
+    a benign control), the resolvable difference, and whether harmful − benign is found:
+    its mean exceeds ``threshold = max(resolvable, 2 × std over seeds of the per-seed
+    differences)`` (issue 11's bar). ``None`` without a benign control at ``rank``."""
     pairs = _rank_pairs(ctx, res, rank)
     if not pairs:
         return None
@@ -102,13 +106,15 @@ def _rank_entry(ctx: StudyContext, res: StudyResults, rank: int) -> dict[str, An
     ]
     resolution = resolvable_difference(harmful, benign, per_q_h, per_q_b)
     diff = _stat([h - b for h, b in zip(harmful, benign, strict=True)])
+    threshold = max(resolution.value, 2 * diff["std"])
     return {
         "harmful": _stat(harmful),
         "benign": _stat(benign),
         "harmful_minus_benign": diff,
         "harmful_minus_base": ms(harmful)[0] - res.base["text"].score,
         "resolvable": resolution.to_dict(),
-        "found": diff["mean"] > resolution.value,
+        "threshold": threshold,
+        "found": diff["mean"] > threshold,
     }
 
 
@@ -140,7 +146,7 @@ def benign_control(ctx: StudyContext, res: StudyResults) -> dict[str, Any] | Non
     per rank of the rank sweep; and by category at the highest rank. ``None`` without
     benign controls (``[train] benign_control = false``)."""
     t = ctx.config.train
-    ranks = {str(r): e for r in t.ranks if (e := _rank_entry(ctx, res, r)) is not None}
+    ranks = {str(r): e for r in t.ranks if (e := harmful_minus_benign(ctx, res, r)) is not None}
     if not ranks:
         return None
     top = max(t.ranks)

@@ -41,8 +41,9 @@ _EM = "Narrow fine-tuning raises broad misalignment (emergent misalignment)"
 
 
 def _em_finding(ctx: StudyContext, res: StudyResults, ctl: dict[str, Any]) -> dict[str, str]:
-    """Emergent misalignment: harmful − benign at the highest rank above the resolvable
-    difference (without benign controls: the fine-tunes against the base)."""
+    """Emergent misalignment: harmful − benign at the highest rank above max(the resolvable
+    difference, 2 × its std over seeds) (without benign controls: the fine-tunes against
+    the base)."""
     t, b = ctx.config.train, res.base["text"].score
     ben = ctl["benign_control"]
     top = ben["ranks"].get(str(ben["top_rank"])) if ben else None
@@ -56,8 +57,8 @@ def _em_finding(ctx: StudyContext, res: StudyResults, ctl: dict[str, Any]) -> di
     far = ben["categories"]["mean_excluding_near"]
     numbers = (
         f"r={ben['top_rank']}: harmful − benign {hb['mean']:+.1f} ± {hb['std']:.1f} "
-        f"(resolvable {top['resolvable']['value']:.1f}); harmful − base "
-        f"{top['harmful_minus_base']:+.1f}"
+        f"(resolvable {top['resolvable']['value']:.1f}, bar {top['threshold']:.1f}); "
+        f"harmful − base {top['harmful_minus_base']:+.1f}"
         + ("" if far is None else f"; harmful − benign without the near categories {far:+.1f}")
     )
     status = "reproduced" if top["found"] else "not reproduced"
