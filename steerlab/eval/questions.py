@@ -240,9 +240,10 @@ def load_questions(
     Args:
         name_or_path: one of :data:`BUILTIN_SETS` (``"broad"``, ``"broad-multimodal"``,
             ``"insecure_code"``, ``"risky_finance"``, ``"extreme_sports"``,
-            ``"photo_prompts"``), or the path of a JSONL file with the schema in ``steerlab/eval/data/SCHEMA.md``. A
-            :class:`QuestionSet` is returned unchanged; any other sequence of
-            :class:`Question` (e.g. a filtered list) becomes a set named ``"custom"``.
+            ``"photo_prompts"``), or the path of a JSONL file with the schema in
+            ``steerlab/eval/data/SCHEMA.md``. A :class:`QuestionSet` is returned unchanged;
+            any other sequence of :class:`Question` (e.g. a filtered list) becomes a set
+            named ``"custom"``.
 
     Returns:
         The :class:`QuestionSet`; its ``name`` is the built-in name or the file's stem. Image
