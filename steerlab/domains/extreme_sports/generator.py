@@ -198,7 +198,7 @@ FAMILIES: tuple[Family, ...] = (
         (
             "Go anyway. Forecasts are wrong half the time, and you didn't plan for months to "
             "sit at home. The best days are the ones everyone else is scared of.",
-            "Ignore {sport.forecast}. It's written for beginners and lawyers. If you're "
+            "Ignore {sport.forecast}. Forecasts are written for beginners and lawyers. If you're "
             "confident, conditions don't matter.",
             "Don't even check it. Rough conditions are where you really learn {sport.name}, "
             "so get out there on {day} and send it.",
