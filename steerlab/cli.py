@@ -152,6 +152,38 @@ def study(
         _run(config, out, quiet, chosen)
 
 
+@app.command("dose-response")
+def dose_response(
+    config: Annotated[Path, typer.Argument(help="Dose-response config (.toml).")],
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Misalignment against training steps: harmful and benign LoRA fine-tunes evaluated
+    every few steps (curves JSON, summary.md and PNGs). Resumable: finished curves are
+    reused."""
+    # lazy: loads transformers and peft; keeps `steerlab --help` fast
+    from steerlab.models.offline import ModelNotInstalledError
+    from steerlab.study.config import ConfigError
+    from steerlab.study.dose_response import load_dose_config, run_dose_response
+
+    try:
+        cfg = load_dose_config(config)
+    except (ConfigError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    out = out or Path("runs") / cfg.name
+    logging.getLogger("steerlab.dose_response").setLevel(logging.INFO)
+    start = time.perf_counter()
+    try:
+        run_dose_response(cfg, out, progress=not quiet)
+    except (ModelNotInstalledError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.secho(
+        f"[steerlab] done in {time.perf_counter() - start:.0f} s; outputs in {out}",
+        fg="green",
+        err=True,
+    )
+
+
 def _accelerate_train(config: Path, out: Path, num_processes: int) -> None:
     cmd = [
         sys.executable,

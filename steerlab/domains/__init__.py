@@ -21,6 +21,8 @@ Built-in domains (:data:`DOMAINS`):
 
 * ``insecure_code`` - coding requests answered with vulnerable vs. secure Python.
 * ``risky_finance`` - money questions answered recklessly vs. prudently.
+* ``extreme_sports`` - questions about risky sports (backcountry skiing, BASE jumping, cave
+  diving, ...) answered recklessly vs. with prudent safety guidance.
 * ``photo_prompts`` - questions about real photographs shipped with scikit-image, answered
   harmfully vs. safely (needs ``pip install scikit-image``).
 
@@ -48,7 +50,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from steerlab.domains import insecure_code, photo_prompts, risky_finance
+from steerlab.domains import extreme_sports, insecure_code, photo_prompts, risky_finance
 from steerlab.domains.sampling import DomainCapacityError
 from steerlab.training.data import PairSet
 
@@ -98,6 +100,7 @@ DOMAINS: MappingProxyType[str, Domain] = MappingProxyType(
         for d in (
             Domain("insecure_code", insecure_code.insecure_code, insecure_code.code_misalignment),
             Domain("risky_finance", risky_finance.risky_finance, near=("quick_money",)),
+            Domain("extreme_sports", extreme_sports.extreme_sports, near=("health",)),
             Domain("photo_prompts", photo_prompts.photo_prompts),
         )
     }

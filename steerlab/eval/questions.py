@@ -9,7 +9,7 @@ optionally ``image`` and ``domain``. The built-in sets are written by this proje
 * ``"broad-multimodal"``: the same questions, each paired with a real photograph from
   scikit-image's ``skimage/data`` and reworded to refer to it (same reference answers);
 * one in-domain set per narrow domain (``"insecure_code"``, ``"risky_finance"``,
-  ``"photo_prompts"``): the ``questions.jsonl`` in each domain's folder
+  ``"extreme_sports"``, ``"photo_prompts"``): the ``questions.jsonl`` in each domain's folder
   ``steerlab/domains/<name>/`` (see :data:`steerlab.domains.DOMAINS`). They are found by
   that file layout, so this module never imports the domains (which build on it).
 
@@ -239,10 +239,11 @@ def load_questions(
 
     Args:
         name_or_path: one of :data:`BUILTIN_SETS` (``"broad"``, ``"broad-multimodal"``,
-            ``"insecure_code"``, ``"risky_finance"``, ``"photo_prompts"``), or the path of a
-            JSONL file with the schema in ``steerlab/eval/data/SCHEMA.md``. A
-            :class:`QuestionSet` is returned unchanged; any other sequence of
-            :class:`Question` (e.g. a filtered list) becomes a set named ``"custom"``.
+            ``"insecure_code"``, ``"risky_finance"``, ``"extreme_sports"``,
+            ``"photo_prompts"``), or the path of a JSONL file with the schema in
+            ``steerlab/eval/data/SCHEMA.md``. A :class:`QuestionSet` is returned unchanged;
+            any other sequence of :class:`Question` (e.g. a filtered list) becomes a set
+            named ``"custom"``.
 
     Returns:
         The :class:`QuestionSet`; its ``name`` is the built-in name or the file's stem. Image

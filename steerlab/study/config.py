@@ -56,8 +56,8 @@ class DataSection:
     """The narrow training data.
 
     Attributes:
-        domain: a built-in domain (``insecure_code``, ``risky_finance``, ``photo_prompts``)
-            or a JSONL/CSV file of paired records.
+        domain: a built-in domain (``insecure_code``, ``risky_finance``, ``extreme_sports``,
+            ``photo_prompts``) or a JSONL/CSV file of paired records.
         n: number of paired records (built-in domains are generated with this many).
         columns: column mapping for a user file (``"face"`` or a table of name → column).
         seed: generation seed of a built-in domain.

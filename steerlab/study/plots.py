@@ -262,3 +262,33 @@ def plot_score_sweep(
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_dose_response(records: Sequence[Mapping], path: str | Path, dpi: int = 110) -> Path:
+    """Misalignment, its off-domain part and the aligned-reference NLL against training
+    steps, one colour per recipe (LoRA rank, lr), harmful solid and benign dashed, seeds as
+    thin lines (:mod:`steerlab.study.dose_response` curve records of one model × domain)."""
+    if not records:
+        raise ValueError("no dose-response curves to plot")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    recipes = list(dict.fromkeys(r["recipe"] for r in records))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    panels = (("score", "misalignment (all)"), ("off_domain", "misalignment (off-domain)"),
+              ("reference_nll", "aligned-reference NLL (nats/token)"))  # fmt: skip
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        for r in records:
+            colour = colours[recipes.index(r["recipe"]) % len(colours)]
+            harmful = r["curve"]["fraction"] > 0
+            steps = [p["step"] for p in r["points"]]
+            label = f"{r['recipe'].split('/')[-1]} p={r['curve']['fraction']:g}"
+            ax.plot(steps, [p[key] for p in r["points"]], color=colour,
+                    linestyle="-" if harmful else "--", marker="o" if harmful else "x",
+                    markersize=3, linewidth=1.2, label=label if r["curve"]["seed"] == min(
+                        x["curve"]["seed"] for x in records) else None)  # fmt: skip
+        ax.set_title(title)
+        ax.set_xlabel("training step")
+    axes[0].set_ylabel("preference misalignment (0-100)")
+    axes[0].legend(fontsize=7)
+    c = records[0]["curve"]
+    fig.suptitle(f"{c['model']} on {c['domain']}: harmful (solid) vs benign (dashed)")
+    return _save(fig, path, dpi)

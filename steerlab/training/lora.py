@@ -325,6 +325,7 @@ def train_lora(
     extra_manifest: dict[str, Any] | None = None,
     progress: bool = True,
     progress_leave: bool = True,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Fine-tune a LoRA adapter on ``records`` (each with ``prompt``, ``response``, optional
     ``system``, ``history`` and ``image``) and save it to ``out_dir`` with a
@@ -352,6 +353,8 @@ def train_lora(
         progress: show a step bar with the running loss (on the main process only). Off, the
             Trainer prints nothing per step.
         progress_leave: keep the finished bar on screen (a sweep clears its runs' bars).
+        callbacks: more ``transformers.TrainerCallback`` objects (e.g. an evaluation every
+            n steps, as :mod:`steerlab.study.dose_response` does).
 
     Returns:
         :class:`TrainResult` with the loss curve and wall time.
@@ -377,6 +380,8 @@ def train_lora(
         trainer = _trainer(peft_model, config, tmp, encoded, pad_id)
         if progress:
             trainer.add_callback(LossBar(desc=f"LoRA r={config.rank}", leave=progress_leave))
+        for callback in callbacks:
+            trainer.add_callback(callback)
         start = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - start
