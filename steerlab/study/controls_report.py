@@ -173,9 +173,9 @@ def _fallback_resolution(ctx: StudyContext, res: StudyResults) -> Resolution:
 
 def controls(ctx: StudyContext, res: StudyResults) -> dict[str, Any]:
     """``{"positive_control", "benign_control", "sensitivity"}``: ``sensitivity`` holds the
-    study's ``resolvable`` difference (harmful − benign at the highest rank; without benign
-    controls, the top runs − base) and the positive control's ``control_effect`` (``None``
-    when it did not run)."""
+    study's ``resolvable`` difference of its ``difference`` (harmful − benign at the highest
+    rank; without benign controls, the top runs − base) and the positive control's
+    ``control_effect`` (``None`` when it did not run)."""
     pos, ben = positive_control(ctx, res), benign_control(ctx, res)
     top = ben["ranks"].get(str(ben["top_rank"])) if ben else None
     resolution = top["resolvable"] if top else _fallback_resolution(ctx, res).to_dict()
@@ -183,6 +183,7 @@ def controls(ctx: StudyContext, res: StudyResults) -> dict[str, Any]:
         "positive_control": pos,
         "benign_control": ben,
         "sensitivity": {
+            "difference": "harmful − benign" if top else "fine-tuned − base",
             "resolvable": resolution["value"],
             "resolution": resolution,
             "control_effect": pos["effect"]["mean"] if pos else None,
@@ -206,7 +207,7 @@ def sensitivity_section(ctx: StudyContext, c: dict[str, Any]) -> list[str]:
     res = sens["resolution"]
     lines = ["## Instrument sensitivity (positive control)\n"]
     resolvable = (
-        f"The smallest harmful − benign difference this study resolves is "
+        f"The smallest {sens['difference']} difference this study resolves is "
         f"**{sens['resolvable']:.1f} points**: max(0.5, 2 × sqrt(seed term² + question "
         f"term²)), with the seed term {res['seed_term']:.2f} (std over "
         f"{res['n_seeds'][0]} seed(s)) and the paired per-question term "
