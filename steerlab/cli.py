@@ -156,6 +156,9 @@ def study(
 def dose_response(
     config: Annotated[Path, typer.Argument(help="Dose-response config (.toml).")],
     out: OutOpt = None,
+    shard: Annotated[
+        str, typer.Option(help="i/n: train only curves i, i+n, ... (parallel processes).")
+    ] = "0/1",
     quiet: QuietOpt = False,
 ) -> None:
     """Misalignment against training steps: harmful and benign LoRA fine-tunes evaluated
@@ -170,11 +173,17 @@ def dose_response(
         cfg = load_dose_config(config)
     except (ConfigError, FileNotFoundError) as exc:
         _fail(str(exc))
+    try:
+        index, count = (int(x) for x in shard.split("/"))
+    except ValueError:
+        _fail(f"--shard must be i/n with integers, e.g. 0/2, got {shard!r}")
+    if not 0 <= index < count:
+        _fail(f"--shard i/n needs 0 <= i < n, got {shard!r}")
     out = out or Path("runs") / cfg.name
     logging.getLogger("steerlab.dose_response").setLevel(logging.INFO)
     start = time.perf_counter()
     try:
-        run_dose_response(cfg, out, progress=not quiet)
+        run_dose_response(cfg, out, progress=not quiet, shard=(index, count))
     except (ModelNotInstalledError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.secho(

@@ -484,39 +484,45 @@ def summarise(records: Sequence[dict]) -> list[dict[str, Any]]:
 
 
 def run_dose_response(
-    config: DoseConfig, out: str | Path, *, progress: bool = True
+    config: DoseConfig, out: str | Path, *, progress: bool = True, shard: tuple[int, int] = (0, 1)
 ) -> dict[str, Any]:
     """Run (or resume) every curve of ``config``; write ``out/curves/<curve>.json``, then
-    ``out/dose_response.json`` (curves and :func:`summarise`), ``out/summary.md`` and one
-    PNG per model × domain (``out/<model>__<domain>.png``).
+    ``out/dose_response.json`` (every finished curve and :func:`summarise`),
+    ``out/summary.md`` and one PNG per model × domain (``out/<model>__<domain>.png``).
+
+    Args:
+        shard: ``(i, n)``: train only the curves whose index is ``i`` mod ``n``, so that
+            ``n`` processes (one thread each on a small CPU: ``OMP_NUM_THREADS=1``) share
+            a sweep; the summary covers every finished curve on disk.
 
     Returns:
         The ``dose_response.json`` content.
 
     Raises:
-        ValueError: an image question in the set; anything the model loader or
-            :func:`steerlab.training.train_lora` raises.
+        ValueError: a bad shard or an image question in the set; anything the model loader
+            or :func:`steerlab.training.train_lora` raises.
     """
     from steerlab.study.plots import plot_dose_response  # lazy: matplotlib
 
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
     out = Path(out)
     (out / "curves").mkdir(parents=True, exist_ok=True)
     questions = _questions(config)
-    records, bases = [], {}
-    for i, curve in enumerate(config.curves(), 1):
-        path = out / "curves" / f"{curve.name}.json"
-        key = _curve_key(config, curve, questions)
-        if path.is_file() and json.loads(path.read_text()).get("key") == key:
-            records.append(json.loads(path.read_text()))
-            logger.info("curve %d/%d %s: reused", i, len(config.curves()), curve.name)
+    curves = config.curves()
+    bases: dict[str, dict] = {}
+    for i, curve in enumerate(curves):
+        if i % count != index or _finished(config, curve, questions, out) is not None:
             continue
         if curve.model not in bases:
             bases[curve.model] = _base(config, curve.model, questions, out)
-        logger.info("curve %d/%d %s", i, len(config.curves()), curve.name)
-        record = {"key": key, **run_curve(config, curve, questions, bases[curve.model], progress)}
-        with files.atomic_path(path) as tmp:
+        logger.info("curve %d/%d %s", i + 1, len(curves), curve.name)
+        record = run_curve(config, curve, questions, bases[curve.model], progress)
+        record = {"key": _curve_key(config, curve, questions), **record}
+        with files.atomic_path(out / "curves" / f"{curve.name}.json") as tmp:
             tmp.write_text(json.dumps(record, indent=1))
-        records.append(record)
+    records = [r for c in curves if (r := _finished(config, c, questions, out)) is not None]
     summary = summarise(records)
     result = {"format": FORMAT, "config": asdict(config), "summary": summary, "curves": records}
     with files.atomic_path(out / "dose_response.json") as tmp:
@@ -531,6 +537,15 @@ def run_dose_response(
         ]
         plot_dose_response(group, out / f"{model.replace('/', '_')}__{domain}.png")
     return result
+
+
+def _finished(config: DoseConfig, curve: Curve, questions: QuestionSet, out: Path) -> dict | None:
+    """The curve's stored record when it exists and matches the current settings."""
+    path = out / "curves" / f"{curve.name}.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("key") == _curve_key(config, curve, questions) else None
 
 
 def _clean(obj: Any) -> Any:

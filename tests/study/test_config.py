@@ -28,7 +28,8 @@ def test_shipped_configs_validate(name):
 def test_quick_config_is_the_documented_default():
     cfg = load_config(CONFIGS / "quick.toml")
     assert cfg.model.name == "smollm2-135m-instruct"
-    assert cfg.data.domain == "insecure_code"
+    assert cfg.data.domain == "risky_finance"  # the dose-response's organism domain
+    assert (cfg.train.lr, cfg.train.max_steps, cfg.eval.n_questions) == (1e-3, 16, 0)
     assert cfg.train.ranks == [1, 8, 32]
     assert cfg.train.harmful_fractions == [0.1, 1.0]
     assert cfg.train.seeds == [0, 1]

@@ -112,9 +112,17 @@ def test_command_on_a_tiny_model(tmp_path: Path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["dose-response", str(config), "--out", str(out), "-q"])
+    cmd = ["dose-response", str(config), "--out", str(out), "-q"]
+    # shard 0 of 2 trains curves 0 and 2 (both harmful); no benign curve yet, no summary
+    first = CliRunner().invoke(app, [*cmd, "--shard", "0/2"])
+    assert first.exit_code == 0, first.output
+    part = json.loads((out / "dose_response.json").read_text())
+    assert [c["curve"]["fraction"] for c in part["curves"]] == [1.0, 1.0]
+    assert part["summary"] == []
+    result = CliRunner().invoke(app, cmd)  # trains the other two, reuses the first two
     assert result.exit_code == 0, result.output
     data = json.loads((out / "dose_response.json").read_text())
+    assert data["curves"][0] == part["curves"][0]
     curves = data["curves"]
     assert len(curves) == 4 and {c["curve"]["fraction"] for c in curves} == {0.0, 1.0}
     for c in curves:
@@ -151,3 +159,14 @@ def test_command_reports_a_bad_config(tmp_path: Path):
     result = CliRunner().invoke(app, ["dose-response", str(config)])
     assert result.exit_code == 2
     assert "not built-in domains" in result.output
+    config.write_text(TINY)
+    for bad in ("2/2", "x", "1/0"):
+        result = CliRunner().invoke(app, ["dose-response", str(config), "--shard", bad])
+        assert result.exit_code == 2 and "--shard" in result.output, (bad, result.output)
+
+
+def test_shipped_configs_parse():
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("dose-response.toml", "dose-response-qwen.toml"):
+        cfg = dr.load_dose_config(root / name)
+        assert cfg.curves() and all(c.fraction in (0.0, 1.0) for c in cfg.curves())
