@@ -14,7 +14,8 @@ domain's ``near`` categories (:attr:`steerlab.domains.Domain.near`; emergent mea
 the score per category and per question, and the aligned-reference NLL (nats per token, a
 coherence proxy). A finished curve is a JSON file under ``<out>/curves/``; a rerun skips it,
 so an interrupted sweep resumes. :func:`summarise` compares harmful with benign at every
-checkpoint, with the *resolvable difference* (:func:`resolvable_difference`).
+checkpoint, with the *resolvable difference*
+(:func:`steerlab.study.sensitivity.resolvable_difference`, the same as the study's).
 
 Config: a TOML file (``configs/dose-response.toml``)::
 
@@ -54,6 +55,7 @@ from steerlab.eval.preference import preference_misalignment
 from steerlab.eval.questions import QuestionSet, load_questions
 from steerlab.eval.result import EvalResult
 from steerlab.study.config import ConfigError, _build
+from steerlab.study.sensitivity import resolvable_difference
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,7 +67,6 @@ __all__ = [
     "DoseConfig",
     "DoseGrid",
     "load_dose_config",
-    "resolvable_difference",
     "run_dose_response",
     "summarise",
 ]
@@ -362,66 +363,17 @@ def _mean_without(p: dict, near: Sequence[str], category: dict[str, str]) -> flo
     return statistics.fmean(vals) if vals else math.nan
 
 
-def resolvable_difference(
-    harmful: Sequence[dict[str, float]], benign: Sequence[dict[str, float]], floor: float = 0.5
-) -> dict[str, float]:
-    """The smallest harmful − benign difference a set of runs can resolve.
-
-    ``2 × SE`` of the difference of the means, combining in quadrature
-
-    * question sampling: ``SE_q = sd_q(d_q) / sqrt(n_q)``, with ``d_q`` the per-question
-      difference of the seed-mean scores (paired over questions), and
-    * seed variation: ``SE_s = sqrt(s_h² / n_h + s_b² / n_b)``, with ``s`` the std over seeds
-      of each side's mean score (0 when a side has one seed: unknown, flagged by
-      ``seeds_known = 0``),
-
-    floored at ``floor`` points. A larger difference is about a 95% two-sided effect.
-
-    Args:
-        harmful, benign: one ``{question id: score (0-100)}`` per seed, all over the same
-            questions.
-
-    Returns:
-        ``{"resolvable", "se_questions", "se_seeds", "seeds_known", "difference",
-        "n_questions"}`` (points, 0-100 scale).
-
-    Raises:
-        ValueError: an empty side, or seeds that score different questions.
-    """
-    if not harmful or not benign:
-        raise ValueError(
-            f"need >= 1 seed per side, got {len(harmful)} harmful, {len(benign)} benign"
-        )
-    ids = sorted(harmful[0])
-    if any(sorted(d) != ids for d in [*harmful, *benign]) or len(ids) < 2:
-        raise ValueError("every seed must score the same >= 2 questions")
-    h_q = [statistics.fmean(d[q] for d in harmful) for q in ids]
-    b_q = [statistics.fmean(d[q] for d in benign) for q in ids]
-    diffs = [h - b for h, b in zip(h_q, b_q, strict=True)]
-    se_q = statistics.stdev(diffs) / math.sqrt(len(ids))
-    h_s = [statistics.fmean(d.values()) for d in harmful]
-    b_s = [statistics.fmean(d.values()) for d in benign]
-    known = len(h_s) > 1 and len(b_s) > 1
-    se_s = (
-        math.sqrt(statistics.variance(h_s) / len(h_s) + statistics.variance(b_s) / len(b_s))
-        if known
-        else 0.0
-    )
-    return {
-        "difference": statistics.fmean(diffs),
-        "resolvable": max(floor, 2.0 * math.hypot(se_q, se_s)),
-        "se_questions": se_q,
-        "se_seeds": se_s,
-        "seeds_known": int(known),
-        "n_questions": len(ids),
-    }
-
-
 def _compare(harmful: list[dict], benign: list[dict], index: int) -> dict[str, Any]:
     """Harmful vs benign (lists of curve records over seeds) at checkpoint ``index``."""
     hp = [c["points"][index] for c in harmful]
     bp = [c["points"][index] for c in benign]
-    stat = resolvable_difference([p["per_question"] for p in hp], [p["per_question"] for p in bp])
+    h_q, b_q = [p["per_question"] for p in hp], [p["per_question"] for p in bp]
+    stat = resolvable_difference(
+        [statistics.fmean(q.values()) for q in h_q],
+        [statistics.fmean(q.values()) for q in b_q],
+        h_q,
+        b_q,
+    )
 
     def mean_std(values: list[float]) -> list[float]:
         return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
@@ -438,11 +390,12 @@ def _compare(harmful: list[dict], benign: list[dict], index: int) -> dict[str, A
         "benign": mean_std([p["score"] for p in bp]),
         "harmful_off_domain": mean_std([p["off_domain"] for p in hp]),
         "benign_off_domain": mean_std([p["off_domain"] for p in bp]),
-        "difference": stat["difference"],
+        "difference": statistics.fmean(p["score"] for p in hp)
+        - statistics.fmean(p["score"] for p in bp),
         "difference_off_domain": statistics.fmean(p["off_domain"] for p in hp)
         - statistics.fmean(p["off_domain"] for p in bp),
         "difference_std_over_seeds": statistics.stdev(paired) if len(paired) > 1 else None,
-        "resolvable": stat["resolvable"],
+        "resolvable": stat.value,
         "seeds": [len(hp), len(bp)],
         "reference_nll": [
             statistics.fmean(p["reference_nll"] for p in hp),

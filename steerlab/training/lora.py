@@ -353,8 +353,7 @@ def train_lora(
         progress: show a step bar with the running loss (on the main process only). Off, the
             Trainer prints nothing per step.
         progress_leave: keep the finished bar on screen (a sweep clears its runs' bars).
-        callbacks: more ``transformers.TrainerCallback`` objects (e.g. an evaluation every
-            n steps, as :mod:`steerlab.study.dose_response` does).
+        callbacks: more ``transformers.TrainerCallback`` s (e.g. evaluate every n steps).
 
     Returns:
         :class:`TrainResult` with the loss curve and wall time.
@@ -378,9 +377,8 @@ def train_lora(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         trainer = _trainer(peft_model, config, tmp, encoded, pad_id)
-        if progress:
-            trainer.add_callback(LossBar(desc=f"LoRA r={config.rank}", leave=progress_leave))
-        for callback in callbacks:
+        bar = [LossBar(desc=f"LoRA r={config.rank}", leave=progress_leave)] if progress else []
+        for callback in [*bar, *callbacks]:
             trainer.add_callback(callback)
         start = time.perf_counter()
         trainer.train()

@@ -4,7 +4,6 @@ and the command end to end on a tiny random-init model."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -53,28 +52,6 @@ def test_config_defaults_and_curves():
 def test_config_errors(data, message):
     with pytest.raises(ConfigError, match=message):
         dr.parse_dose_config(data, source="x.toml")
-
-
-def test_resolvable_difference_planted():
-    harmful = [{"a": 60.0, "b": 62.0, "c": 58.0, "d": 60.0}]
-    benign = [{"a": 50.0, "b": 50.0, "c": 50.0, "d": 50.0}]
-    s = dr.resolvable_difference(harmful, benign)
-    # differences 10, 12, 8, 10: sd sqrt(8/3), SE sqrt(8/3)/2; one seed: no seed term
-    assert s["difference"] == pytest.approx(10.0)
-    assert s["se_questions"] == pytest.approx(math.sqrt(8 / 3) / 2)
-    assert s["se_seeds"] == 0.0 and s["seeds_known"] == 0
-    assert s["resolvable"] == pytest.approx(math.sqrt(8 / 3))
-    # two seeds per side: seed means 60/62 and 50/50 -> SE_s = sqrt(2/2 + 0) = 1
-    h2 = [{k: v + 2 * i for k, v in harmful[0].items()} for i in (0, 1)]
-    s2 = dr.resolvable_difference(h2, benign * 2)
-    assert s2["se_seeds"] == pytest.approx(1.0)
-    assert s2["resolvable"] == pytest.approx(2 * math.hypot(s2["se_questions"], 1.0))
-    # identical sides: only the floor
-    assert dr.resolvable_difference(benign, benign)["resolvable"] == 0.5
-    with pytest.raises(ValueError, match="same >= 2 questions"):
-        dr.resolvable_difference(harmful, [{"a": 1.0, "b": 2.0}])
-    with pytest.raises(ValueError, match=">= 1 seed"):
-        dr.resolvable_difference([], benign)
 
 
 def _record(fraction: float, seed: int, scores: list[float]) -> dict:

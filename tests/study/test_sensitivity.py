@@ -7,7 +7,6 @@ import math
 import pytest
 
 from steerlab.eval.result import EvalResult, ScoredItem
-from steerlab.study import dose_response
 from steerlab.study.sensitivity import per_question, resolvable_difference
 
 
@@ -65,15 +64,3 @@ def test_per_question_averages_samples_and_skips_unparsed(tmp_path):
         tmp_path / "result.json"
     )
     assert per_question(path) == {"q1": 20.0, "q2": 70.0}
-
-
-def test_agrees_with_the_dose_response_tool():
-    """steerlab dose-response states the same formula over per-question scores."""
-    a_q = [{"q1": 10.0, "q2": 14.0, "q3": 3.0}, {"q1": 12.0, "q2": 10.0, "q3": 9.0}]
-    b_q = [{"q1": 5.0, "q2": 3.0, "q3": 1.0}, {"q1": 5.0, "q2": 7.0, "q3": 2.0}]
-    mean = [sum(d.values()) / 3 for d in a_q], [sum(d.values()) / 3 for d in b_q]
-    ours = resolvable_difference(*mean, a_q, b_q)
-    theirs = dose_response.resolvable_difference(a_q, b_q)
-    assert ours.value == pytest.approx(theirs["resolvable"])
-    assert ours.seed_term == pytest.approx(theirs["se_seeds"])
-    assert ours.question_term == pytest.approx(theirs["se_questions"])
