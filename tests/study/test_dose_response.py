@@ -80,6 +80,8 @@ def test_summarise_finds_a_planted_organism_and_not_a_null():
     assert planted["rows"][-1]["difference"] == pytest.approx(15.0)
     assert planted["rows"][-1]["seeds"] == [3, 3]
     assert planted["peak"]["step"] == 20
+    (one_seed,) = dr.summarise([r for r in records(55.0) if r["curve"]["seed"] == 0])
+    assert one_seed["verdict"] == "above question noise; 1 seed, seed noise unknown"
     (null,) = dr.summarise(records(40.2))
     assert null["verdict"] == "no organism"
     assert null["rows"][0]["difference"] == pytest.approx(0.0)
