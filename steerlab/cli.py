@@ -7,6 +7,7 @@ reuses what earlier stages stored under the same ``--out`` directory::
     steerlab study configs/paper.toml --dry-run  # validate, print the plan and a rough cost
     steerlab train configs/quick.toml            # just the LoRA sweeps
     steerlab report configs/quick.toml           # re-render the report from stored results
+    steerlab dose-response configs/dose-response.toml  # misalignment against training steps
     steerlab models list                         # the offline models and how to install them
 """
 
