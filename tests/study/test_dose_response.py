@@ -146,6 +146,8 @@ def test_command_reports_a_bad_config(tmp_path: Path):
 
 def test_shipped_configs_parse():
     root = Path(__file__).resolve().parents[2] / "configs"
-    for name in ("dose-response.toml", "dose-response-qwen.toml"):
-        cfg = dr.load_dose_config(root / name)
+    paths = sorted(root.glob("dose-response*.toml"))
+    assert len(paths) == 3, paths
+    for path in paths:
+        cfg = dr.load_dose_config(path)
         assert cfg.curves() and all(c.fraction in (0.0, 1.0) for c in cfg.curves())

@@ -7,7 +7,8 @@ answer is each integer 0..100, from the model's next-token distributions.
   leading-space variant); both spellings count towards ``n``.
 - A spelling of several tokens (SmolLM2 and Qwen2.5 split digits: ``"85"`` = ``"8"``,
   ``"5"``) gets the product of its tokens' conditional probabilities, read from one extra
-  forward pass over the (few dozen) number prefixes, on top of the cached prompt.
+  forward pass over the (few dozen) number prefixes, on top of the cached prompt; the
+  prefixes are left-padded so that the head runs on their last position only.
 - Where a spelling is also the start of another number (``"1"`` of ``"10"``, ``"10"`` of
   ``"100"``), it is multiplied by the probability that no further digit follows.
 - A tokenizer with every number 0..100 as one token (Llama 3 style) reduces to the plain
@@ -145,10 +146,12 @@ class LocalBackend:
         k = len(self.nodes)
         node_probs = None
         if k:
-            # row i * k + j continues prompt i with node j
-            continued = pad_ids(self.nodes * n, self._pad)
+            # row i * k + j continues prompt i with node j, left-padded so that every
+            # node ends at the last position: only that position's logits are computed
+            continued = pad_ids(self.nodes * n, self._pad, side="left")
             cont, cmask = continued["input_ids"], continued["attention_mask"]
             depth = cont.shape[1]
+            node_len = torch.tensor([len(node) for node in self.nodes] * n)
             cache = out.get("cache")
             if cache is None:  # transformers before the ``cache`` rename
                 cache = out.past_key_values
@@ -157,15 +160,16 @@ class LocalBackend:
             params = inspect.signature(self.model.forward).parameters
             cache_arg = {"cache" if "cache" in params else "past_key_values": cache}
             lengths = mask.sum(-1).repeat_interleave(k)
+            offset = (torch.arange(depth)[None, :] - (depth - node_len)[:, None]).clamp(min=0)
             out2 = self.model(
                 input_ids=cont.to(device),
                 attention_mask=torch.cat([mask.repeat_interleave(k, 0), cmask], 1).to(device),
-                position_ids=(lengths[:, None] + torch.arange(depth)).to(device),
+                position_ids=(lengths[:, None] + offset).to(device),
                 use_cache=True,
                 **cache_arg,
+                **({"logits_to_keep": 1} if self._keep else {}),
             )
-            last = torch.tensor([len(node) - 1 for node in self.nodes] * n)
-            picked = out2.logits[torch.arange(n * k), last.to(device)].float()
+            picked = out2.logits[:, -1].float()  # [n * k, vocab]
             node_probs = torch.softmax(picked, dim=-1).cpu().view(n, k, -1)  # [n, k, vocab]
         results = []
         for row in range(n):
