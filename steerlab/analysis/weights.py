@@ -110,18 +110,20 @@ def _update(name: str, a: torch.Tensor, b: torch.Tensor, scale: float) -> Module
             "(expected A [r, d_in], B [d_out, r])"
         )
     # [d_out, d_in] as a map x -> ΔW x, also for GPT-2's Conv1D (peft's fan_in_fan_out only
-    # transposes the stored weight, not lora_A / lora_B).
-    delta = scale * (b.double() @ a.double())
-    u, s, _ = torch.linalg.svd(delta, full_matrices=False)
-    r = a.shape[0]
-    s, u = s[:r], u[:, :r]
+    # transposes the stored weight, not lora_A / lora_B). ΔW has rank <= r, so its SVD comes
+    # from two thin QRs and an r x r SVD: B = Q_b R_b, Aᵀ = Q_a R_a, ΔW = Q_b (R_b R_aᵀ) Q_aᵀ,
+    # and R_b R_aᵀ = U S Vᵀ gives ΔW's left singular vectors Q_b U (never forms ΔW).
+    q_b, r_b = torch.linalg.qr(b.double())
+    _, r_a = torch.linalg.qr(a.double().T)
+    u_small, s, _ = torch.linalg.svd(scale * (r_b @ r_a.T), full_matrices=False)
+    u = q_b @ u_small
     m = _LAYER.search("." + name + ".")
     nonzero = float(s.sum()) > 0
     return ModuleUpdate(
         name=name,
         layer=int(m.group(1)) if m else None,
         kind=name.rsplit(".", 1)[-1],
-        shape=(int(delta.shape[0]), int(delta.shape[1])),
+        shape=(int(b.shape[0]), int(a.shape[1])),
         scale=float(scale),
         singular_values=s,
         left=u.T.contiguous(),

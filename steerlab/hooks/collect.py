@@ -349,15 +349,13 @@ AdapterSide = str | None
 def _adapter_pass(
     model: nn.Module, lab: Lab, side: AdapterSide, inputs: dict[str, torch.Tensor], rec_args: Any
 ) -> Any:
-    """One forward pass recorded with adapter ``side`` active (``None``: adapters off)."""
-    with torch.no_grad():
-        if side is None:
-            with _disable_adapter(model), lab.record(*rec_args[:2], **rec_args[2]) as rec:
-                model(**inputs)
-        else:
-            model.set_adapter(side)
-            with lab.record(*rec_args[:2], **rec_args[2]) as rec:
-                model(**inputs)
+    """One forward pass recorded with adapter ``side`` active (``None``: adapters off),
+    stopped after the last recorded layer (the head is never computed)."""
+    off = _disable_adapter(model) if side is None else contextlib.nullcontext()
+    if side is not None:
+        model.set_adapter(side)
+    with torch.no_grad(), off, lab.record(*rec_args[:2], **rec_args[2]) as rec, lab.stop_early():
+        model(**inputs)
     return rec
 
 
@@ -415,7 +413,8 @@ def collect_adapters(
     """Differences between adapters of ONE ``PeftModel`` on identical tokens.
 
     Every batch runs once per adapter named in ``contrasts`` (``model.set_adapter(name)``;
-    ``None`` runs with every adapter disabled, i.e. the base model). The recorded token
+    ``None`` runs with every adapter disabled, i.e. the base model), stopped after the last
+    recorded layer (:meth:`Lab.stop_early`: later blocks and the head never run). The recorded token
     positions of all passes must agree; the differences ``a − b`` (float32,
     ``[n_tokens, d_model]`` per hook) go to ``out_dir/<contrast name>``, one shard at a time.
 

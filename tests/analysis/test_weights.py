@@ -93,3 +93,39 @@ def test_effective_rank_definitions():
         effective_rank(torch.zeros(3))
     with pytest.raises(ValueError, match="fraction"):
         energy_rank(torch.ones(2), 1.5)
+
+
+@pytest.mark.parametrize(
+    ("d_out", "d_in", "r", "zero_cols"),
+    [(64, 48, 8, 0), (16, 96, 32, 0), (96, 12, 32, 0), (64, 48, 8, 3)],
+)
+def test_low_rank_svd_equals_the_full_svd_of_the_update(tmp_path, d_out, d_in, r, zero_cols):
+    """The QR route to ΔW's SVD gives the full SVD's singular values and left subspace,
+    also when r exceeds d_out or d_in and when the update is rank-deficient."""
+    g = torch.Generator().manual_seed(d_out + r)
+    a = torch.randn(r, d_in, generator=g)
+    b = torch.randn(d_out, r, generator=g)
+    b[:, r - zero_cols :] = 0.0  # zero_cols = 0 leaves b as is
+    config = {"lora_alpha": 2 * r, "r": r}
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    save_file(
+        {
+            "base_model.model.layers.0.mlp.down_proj.lora_A.weight": a,
+            "base_model.model.layers.0.mlp.down_proj.lora_B.weight": b,
+        },
+        str(tmp_path / "adapter_model.safetensors"),
+    )
+    (upd,) = lora_updates(tmp_path)
+    delta = 2.0 * (b.double() @ a.double())
+    u, s, _ = torch.linalg.svd(delta, full_matrices=False)
+    n = min(d_out, d_in, r)
+    assert upd.shape == (d_out, d_in) and upd.singular_values.shape == (n,)
+    torch.testing.assert_close(upd.singular_values, s[:n], rtol=1e-9, atol=1e-9)
+    live = int((s[:n] > 1e-9 * s[0]).sum())  # directions of nonzero singular value
+    assert live == min(n, r - zero_cols)
+    left = upd.left[:live].double()
+    torch.testing.assert_close(
+        left @ left.T, torch.eye(live, dtype=torch.float64), atol=1e-9, rtol=0
+    )
+    proj_ours, proj_full = left.T @ left, u[:, :live] @ u[:, :live].T
+    torch.testing.assert_close(proj_ours, proj_full, atol=1e-8, rtol=0)

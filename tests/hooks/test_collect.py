@@ -202,6 +202,25 @@ def test_two_adapters_on_one_base_record_identical_tokens_and_really_differ(tmp_
     assert model.active_adapter == "harmful"  # restored
 
 
+def test_collect_adapters_stops_after_the_last_recorded_layer(tmp_path):
+    model, tok = _two_adapter_model()
+    contrasts = {"hb": ("harmful", "benign"), "h0": ("harmful", None)}
+    # the once-per-model self-check forward of the hooks runs in this first call
+    collect_adapters(model, _examples(tok), tmp_path / "a", contrasts, layers=[0], batch_size=4)
+    base = model.get_base_model()
+    calls: list[str] = []
+    hooks = [base.lm_head.register_forward_hook(lambda *a: calls.append("head"))]
+    for i, block in enumerate(base.model.layers):
+        hooks.append(block.register_forward_hook(lambda *a, i=i: calls.append(f"block{i}")))
+    try:
+        collect_adapters(model, _examples(tok), tmp_path / "b", contrasts, layers=[0], batch_size=4)
+    finally:
+        for h in hooks:
+            h.remove()
+    # one batch, three passes (harmful, benign, base), each through block 0 only
+    assert calls == ["block0"] * 3
+
+
 def test_collect_adapters_refuses_an_adapter_that_is_not_loaded(tmp_path):
     model, tok = _two_adapter_model()
     with pytest.raises(ValueError, match="not loaded"):
