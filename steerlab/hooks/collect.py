@@ -145,7 +145,7 @@ def _pad_id(model: nn.Module, pad_token_id: int | None) -> int:
 
 def record_examples(
     model: nn.Module,
-    examples: Sequence[Example],
+    examples: Sequence[Example] | None,
     out_dir: str | Path,
     *,
     layers: int | Sequence[int] | str,
@@ -154,40 +154,47 @@ def record_examples(
     batch_size: int = 8,
     shard_mb: float = 64.0,
     pad_token_id: int | None = None,
+    batches: Iterable[InputBatch] | None = None,
 ) -> ActivationStore:
-    """Record response-token activations of ``examples`` to a store directory.
+    """Record response-token activations of ``examples`` to a store directory; every
+    forward stops after the last recorded layer (:meth:`Lab.stop_early`).
 
     Args:
         model: any model :func:`steerlab.attach` understands.
-        examples: :class:`Example` s (``positions >= response_start`` or their masks).
+        examples: :class:`Example` s (``positions >= response_start`` or their masks), or
+            ``None`` with ``batches``: prepared :data:`InputBatch` es, as
+            :func:`collect_adapters` takes them.
         out_dir: a new or empty directory for the store.
         layers, points: as :meth:`Lab.record`.
         lab: reuse an existing :class:`Lab` on ``model`` (default: a fresh one).
 
     Returns:
         :class:`ActivationStore` with ``[n_response_tokens, d_model]`` per ``(layer, point)``;
-        its ``example_index`` counts examples in the order given.
+        its ``example_index`` counts examples in the order given. With the same examples and
+        ``batch_size`` its rows are those of :func:`collect_adapters` (its ``base=``).
 
     Raises:
-        ValueError: no examples, mixed masks. FileExistsError: ``out_dir`` holds a store.
+        ValueError: no examples, mixed masks, both or neither of ``examples`` and
+        ``batches``. FileExistsError: ``out_dir`` holds a store.
     """
-    _check_examples(examples)
+    if (examples is None) == (batches is None):
+        raise ValueError("pass exactly one of examples and batches")
+    if examples is not None:
+        _check_examples(examples)
     lab = lab or attach(model)
-    device, pad = lab.device, _pad_id(model, pad_token_id)
+    device = lab.device
+    source = (
+        _example_batches(examples, batch_size, _pad_id(model, pad_token_id), device)
+        if examples is not None
+        else _prepared_batches(batches, device)
+    )
     writer = ShardWriter(out_dir, int(shard_mb * 2**20))
     keys: list[Key] | None = None
     dtype = None
     base = 0
     try:
-        for batch in _batches(examples, batch_size):
-            inputs = _pad(batch, pad, device)
-            with (
-                torch.no_grad(),
-                lab.record(
-                    layers, points, **_positions(batch, inputs["input_ids"].shape[1])
-                ) as rec,
-                lab.stop_early(),
-            ):
+        for inputs, pos, n in source:
+            with torch.no_grad(), lab.record(layers, points, **pos) as rec, lab.stop_early():
                 model(**inputs)
             keys = rec.keys
             tensors = {key_name(k): rec.activations[k] for k in keys}
@@ -196,11 +203,12 @@ def record_examples(
             tensors["position"] = rec.position
             if len(tensors["position"]):
                 writer.append(tensors)
-            base += len(batch)
+            base += n
     except BaseException:
         writer.flush()  # complete shards stay readable; no manifest marks it unfinished
         raise
-    assert keys is not None
+    if keys is None:
+        raise ValueError("no batches to record")
     writer.close(keys, lab.d_model, dtype or torch.float32, {"positions": "response"})
     return ActivationStore(out_dir)
 
@@ -409,6 +417,7 @@ def collect_adapters(
     shard_mb: float = 64.0,
     pad_token_id: int | None = None,
     batches: Iterable[InputBatch] | None = None,
+    base: ActivationStore | None = None,
 ) -> dict[str, ActivationStore]:
     """Differences between adapters of ONE ``PeftModel`` on identical tokens.
 
@@ -427,14 +436,21 @@ def collect_adapters(
         contrasts: ``{name: (a, b)}``, e.g. ``{"harmful-benign": ("harmful", "benign"),
             "harmful-base": ("harmful", None)}``.
         layers, points, batch_size: as :func:`collect_paired`.
+        base: the base model's activations on the same inputs, recorded before by
+            :func:`record_examples` (same examples and ``batch_size``, or the same
+            ``batches``): the ``None`` side reads them instead of running a pass, so a base
+            shared by many contrasts runs once. Its rows are checked against the live
+            passes' (example index, position), batch by batch, and must cover exactly the
+            inputs.
 
     Returns:
         ``{name: ActivationStore}``; the stores share ``example_index`` and ``position``.
 
     Raises:
         TypeError: not a ``PeftModel``. ValueError: no examples or contrasts, both or
-        neither of ``examples`` and ``batches``, or an adapter that is not loaded.
-        RuntimeError: two passes recorded different tokens.
+        neither of ``examples`` and ``batches``, an adapter that is not loaded, ``base``
+        with no adapter side to run, or ``base`` missing a recorded key.
+        RuntimeError: two passes (or a pass and ``base``) recorded different tokens.
     """
     if (examples is None) == (batches is None):
         raise ValueError("pass exactly one of examples and batches")
@@ -444,6 +460,10 @@ def collect_adapters(
         raise ValueError("no contrasts to collect")
     sides = list(dict.fromkeys(s for pair in contrasts.values() for s in pair))
     _check_adapters(model, set(sides))
+    if base is not None:
+        sides = [s for s in sides if s is not None]
+        if not sides:
+            raise ValueError("base= replaces the base pass, but no contrast names an adapter")
     active = model.active_adapter
     lab = attach(model)
     device = lab.device
@@ -454,7 +474,8 @@ def collect_adapters(
     )
     writers = {n: ShardWriter(Path(out_dir) / n, int(shard_mb * 2**20)) for n in contrasts}
     try:
-        keys = _adapter_loop(model, lab, source, writers, contrasts, sides, (layers, points))
+        rows = None if base is None else _StoreRows(base)
+        keys = _adapter_loop(model, lab, source, writers, contrasts, sides, (layers, points), rows)
     except BaseException:
         for w in writers.values():
             w.flush()
@@ -475,8 +496,10 @@ def _adapter_loop(
     contrasts: dict[str, tuple[AdapterSide, AdapterSide]],
     sides: list[AdapterSide],
     where: tuple[Any, Any],
+    base: _StoreRows | None = None,
 ) -> list[Key]:
-    """The batches of :func:`collect_adapters`: every side's pass, checked, differenced."""
+    """The batches of :func:`collect_adapters`: every side's pass, checked, differenced;
+    with ``base``, the ``None`` side's rows come from it."""
     keys: list[Key] | None = None
     base_index = 0
     for inputs, pos, n in source:
@@ -491,17 +514,67 @@ def _adapter_loop(
         keys = first.keys
         meta = {"example_index": first.example_index + base_index, "position": first.position}
         base_index += n
+        acts = {s: {key_name(k): rec.activations[k] for k in keys} for s, rec in recs.items()}
+        if base is not None:
+            acts[None] = base.take(meta, [key_name(k) for k in keys])
         if not len(meta["position"]):
             continue
         for name, (a, b) in contrasts.items():
-            diff = {
-                key_name(k): recs[a].activations[k].float() - recs[b].activations[k].float()
-                for k in keys
-            }
+            diff = {k: acts[a][k].float() - acts[b][k].float() for k in acts[a]}
             writers[name].append({**diff, **meta})
     if keys is None:
         raise ValueError("no batches to collect")
+    if base is not None:
+        base.finish()
     return keys
+
+
+class _StoreRows:
+    """The rows of a store in recording order, taken batch by batch and checked against
+    the live passes' token rows (one shard in memory at a time)."""
+
+    def __init__(self, store: ActivationStore) -> None:
+        self.directory = store.directory
+        self._shards = store.iter_shards()
+        self._buf: dict[str, torch.Tensor] = {}
+
+    def _left(self) -> int:
+        return len(self._buf["position"]) if self._buf else 0
+
+    def take(self, meta: dict[str, torch.Tensor], names: list[str]) -> dict[str, torch.Tensor]:
+        n = len(meta["position"])
+        parts: dict[str, list[torch.Tensor]] = {}
+        while n > 0:
+            if self._left() == 0:
+                self._buf = next(self._shards, {})
+                if not self._buf:
+                    raise RuntimeError(f"base store {self.directory} ends before the inputs do")
+                missing = [k for k in names if k not in self._buf]
+                if missing:
+                    raise ValueError(
+                        f"base store {self.directory} lacks {missing}; it holds "
+                        f"{sorted(k for k in self._buf if k not in ('example_index', 'position'))}"
+                    )
+                continue
+            m = min(n, self._left())
+            for k, v in self._buf.items():
+                parts.setdefault(k, []).append(v[:m])
+            self._buf = {k: v[m:] for k, v in self._buf.items()}
+            n -= m
+        rows = {k: torch.cat(v) for k, v in parts.items()}
+        if rows and not (
+            torch.equal(rows["example_index"], meta["example_index"])
+            and torch.equal(rows["position"], meta["position"])
+        ):
+            raise RuntimeError(
+                f"base store {self.directory} recorded different tokens than the adapters "
+                "(record it with the same examples and batch_size)"
+            )
+        return {k: rows[k] for k in names} if rows else {}
+
+    def finish(self) -> None:
+        if self._left() or next(self._shards, None) is not None:
+            raise RuntimeError(f"base store {self.directory} has more tokens than the inputs")
 
 
 @dataclass(frozen=True)

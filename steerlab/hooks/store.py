@@ -186,6 +186,14 @@ class ActivationStore:
                 for start in range(0, n, chunk_tokens):
                     yield sl[start : min(n, start + chunk_tokens)]
 
+    def iter_shards(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Yield each shard whole, in recording order: ``{tensor name: [tokens, ...]}`` for
+        every key (named as :func:`key_name` writes them) and ``example_index`` /
+        ``position``. Memory is bounded by one shard."""
+        for path in self._files:
+            with safe_open(str(path), "pt") as f:
+                yield {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+
     def load(self, key: HookName | tuple[int, str] | int | str) -> torch.Tensor:
         """All tokens of one key, concatenated: ``[n_tokens, d_model]``.
 

@@ -476,8 +476,21 @@ class StudyContext:
             }
         )
 
+    def contrast_base_key(self) -> str:
+        """The base model's activations on the contrasts' input sets."""
+        return digest(
+            {
+                "model": self.config.model.__dict__,
+                "data": self.config.data.__dict__,
+                "record": self.config.record.__dict__,
+                "questions": self.questions_digest("text"),
+                "inputs": "domain+broad_aligned+broad_misaligned",
+            }
+        )
+
     def contrast_key(self, name: str) -> str:
         a, b = self.contrasts()[name]
+        null = name.startswith("null-")
         return digest(
             {
                 "model": self.config.model.__dict__,
@@ -487,6 +500,7 @@ class StudyContext:
                 "a": adapter_digest(self.adapter(a)),
                 "b": adapter_digest(self.adapter(b)),
                 "inputs": "domain+broad_aligned+broad_misaligned",
+                "base": None if null else self.contrast_base_key(),
             }
         )
 

@@ -12,8 +12,10 @@ loaded on ONE base ``PeftModel`` (``load_adapter(..., adapter_name=...)``) and s
   multimodal questions (image + text, through the processor) with their references.
 
 Stored per input set: ``harmful − benign`` and ``harmful − base`` per-token differences (for
-the null, ``benign(seed a) − benign(seed b)``). Each model's own sampled answers are not
-recorded (too slow on CPU for the study's budget).
+the null, ``benign(seed a) − benign(seed b)``). The base model, the same in every contrast, is
+recorded once per input set (``contrast/base/``, its own unit) and read back by each
+contrast, checked token by token (``collect_adapters(..., base=)``). Each model's own sampled
+answers are not recorded (too slow on CPU for the study's budget).
 
 Fit (``subspace-contrast/<name>/``): PCA spectra of every difference, per input set and for
 the text inputs pooled (``all``), at the token level and the example level (mean over an
@@ -37,7 +39,12 @@ from steerlab.analysis.contrast import example_means, fit_basis, norm_matched_ra
 from steerlab.analysis.weights import lora_updates, weight_activation_overlap
 from steerlab.eval.sampling import encode_prompts
 from steerlab.hooks import attach
-from steerlab.hooks.collect import InputBatch, collect_adapters, encode_examples
+from steerlab.hooks.collect import (
+    InputBatch,
+    collect_adapters,
+    encode_examples,
+    record_examples,
+)
 from steerlab.hooks.store import ActivationStore
 from steerlab.study.context import (
     FINETUNED_BASE_FILE,
@@ -57,6 +64,8 @@ IMAGE_SETS = ("image_aligned", "image_misaligned")
 """The image + text input sets of a vision-language model (fitted apart from ``all``)."""
 LEVELS = ("token", "example")
 HB, FB, BB = "harmful-benign", "harmful-base", "benign-benign"
+BASE = "base"
+"""The record unit of the base model's activations (``contrast/base/<input set>/``)."""
 
 
 def _inputs(ctx: StudyContext, tok: Any) -> dict[str, list[Any]]:
@@ -107,20 +116,66 @@ def _two_adapter_model(ctx: StudyContext, a: Run, b: Run, names: tuple[str, str]
     return model, tok
 
 
-def record_contrast(ctx: StudyContext, name: str, tmp: Path) -> dict[str, Any]:
-    """Record one contrast (see the module docstring) into ``tmp``."""
+def _layers(ctx: StudyContext, model: Any) -> tuple[list[int], int]:
     # lazy: circular (the record stage imports this module)
     from steerlab.study.stages.record import resolve_layers
 
+    lab = attach(model)
+    layers, d_model = resolve_layers(ctx.config.record.layers, lab.num_layers), lab.d_model
+    lab.detach()
+    return layers, d_model
+
+
+def _image_sets(ctx: StudyContext) -> tuple[tuple[str, str], ...]:
+    """``(input set, reference field)`` of the image + text inputs (none for a text model)."""
+    if "multimodal" not in ctx.arms():
+        return ()
+    return tuple(zip(IMAGE_SETS, ("aligned", "misaligned"), strict=True))
+
+
+def record_base(ctx: StudyContext, tmp: Path) -> dict[str, Any]:
+    """Record the base model's activations on every input set into ``tmp/<input set>``,
+    once for all contrasts (their ``harmful − base`` reads them back)."""
+    model, tok = ctx.load_model()
+    layers, d_model = _layers(ctx, model)
+    where = {"layers": layers, "points": (ctx.config.record.point,)}
+    n_tokens = {}
+    for input_set, examples in _inputs(ctx, tok).items():
+        store = record_examples(
+            model,
+            examples,
+            tmp / input_set,
+            batch_size=ctx.config.record.batch_size,
+            pad_token_id=getattr(tok, "pad_token_id", None),
+            **where,
+        )
+        n_tokens[input_set] = len(store)
+    for input_set, field in _image_sets(ctx):
+        batches = _image_batches(ctx, tok, field)
+        n_tokens[input_set] = len(
+            record_examples(model, None, tmp / input_set, batches=batches, **where)
+        )
+    return {
+        "layers": layers,
+        "point": ctx.config.record.point,
+        "d_model": d_model,
+        "n_tokens": n_tokens,
+    }
+
+
+def record_contrast(ctx: StudyContext, name: str, tmp: Path) -> dict[str, Any]:
+    """Record one contrast (see the module docstring) into ``tmp``."""
     a, b = ctx.contrasts()[name]
     null = name.startswith("null-")
     names = ("benign_a", "benign_b") if null else ("harmful", "benign")
     contrasts = {BB: names} if null else {HB: names, FB: ("harmful", None)}
     model, tok = _two_adapter_model(ctx, a, b, names)
-    lab = attach(model)
-    layers = resolve_layers(ctx.config.record.layers, lab.num_layers)
-    d_model = lab.d_model
-    lab.detach()
+    layers, d_model = _layers(ctx, model)
+    where = {"layers": layers, "points": (ctx.config.record.point,)}
+
+    def base(input_set: str) -> ActivationStore | None:
+        return None if null else ActivationStore(ctx.paths.contrast(BASE) / input_set)
+
     n_tokens = {}
     for input_set, examples in _inputs(ctx, tok).items():
         stores = collect_adapters(
@@ -128,24 +183,18 @@ def record_contrast(ctx: StudyContext, name: str, tmp: Path) -> dict[str, Any]:
             examples,
             tmp / input_set,
             contrasts,
-            layers=layers,
-            points=(ctx.config.record.point,),
             batch_size=ctx.config.record.batch_size,
             pad_token_id=getattr(tok, "pad_token_id", None),
+            base=base(input_set),
+            **where,
         )
         n_tokens[input_set] = len(next(iter(stores.values())))
-    if "multimodal" in ctx.arms():
-        for input_set, field in zip(IMAGE_SETS, ("aligned", "misaligned"), strict=True):
-            stores = collect_adapters(
-                model,
-                None,
-                tmp / input_set,
-                contrasts,
-                layers=layers,
-                points=(ctx.config.record.point,),
-                batches=_image_batches(ctx, tok, field),
-            )
-            n_tokens[input_set] = len(next(iter(stores.values())))
+    for input_set, field in _image_sets(ctx):
+        batches = _image_batches(ctx, tok, field)
+        stores = collect_adapters(
+            model, None, tmp / input_set, contrasts, batches=batches, base=base(input_set), **where
+        )
+        n_tokens[input_set] = len(next(iter(stores.values())))
     return {
         "a": a.name,
         "b": b.name,
@@ -158,14 +207,19 @@ def record_contrast(ctx: StudyContext, name: str, tmp: Path) -> dict[str, Any]:
 
 
 def record_units(ctx: StudyContext) -> list[Unit]:
-    """One record unit per contrast (``contrast/<name>/``)."""
-    return [
+    """The base model's record unit (``contrast/base/``, when a contrast needs it), then one
+    record unit per contrast (``contrast/<name>/``)."""
+    names = list(ctx.contrasts())
+    base = [
+        Unit(ctx.paths.contrast(BASE), ctx.contrast_base_key, lambda tmp: record_base(ctx, tmp))
+    ]
+    return (base if any(not n.startswith("null-") for n in names) else []) + [
         Unit(
             ctx.paths.contrast(name),
             lambda name=name: ctx.contrast_key(name),
             lambda tmp, name=name: record_contrast(ctx, name, tmp),
         )
-        for name in ctx.contrasts()
+        for name in names
     ]
 
 

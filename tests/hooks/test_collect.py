@@ -221,6 +221,56 @@ def test_collect_adapters_stops_after_the_last_recorded_layer(tmp_path):
     assert calls == ["block0"] * 3
 
 
+def test_a_prerecorded_base_gives_the_live_base_passes_stores_bit_for_bit(tmp_path):
+    model, tok = _two_adapter_model()
+    examples = _examples(tok)
+    contrasts = {"hb": ("harmful", "benign"), "h0": ("harmful", None), "0b": (None, "benign")}
+    live = collect_adapters(model, examples, tmp_path / "live", contrasts, layers=[0, 1])
+    with model.disable_adapter():
+        base = record_examples(model, examples, tmp_path / "base", layers=[0, 1])
+    calls: list[int] = []
+    hook = model.get_base_model().lm_head.register_forward_pre_hook(lambda *a: calls.append(1))
+    blocks = [
+        b.register_forward_pre_hook(lambda *a: calls.append(0))
+        for b in model.get_base_model().model.layers[:1]
+    ]
+    try:
+        cached = collect_adapters(
+            model, examples, tmp_path / "cached", contrasts, layers=[0, 1], base=base
+        )
+    finally:
+        for h in [hook, *blocks]:
+            h.remove()
+    assert calls == [0, 0]  # one batch, two adapter passes, no base pass
+    for name in contrasts:
+        for key in ("example_index", "position", (0, "resid_post"), (1, "resid_post")):
+            assert torch.equal(cached[name][key], live[name][key]), (name, key)
+    assert float(cached["h0"][1].norm()) > 0
+
+
+def test_a_prerecorded_base_that_does_not_match_the_inputs_is_refused(tmp_path):
+    model, tok = _two_adapter_model()
+    examples = _examples(tok)
+    contrasts = {"h0": ("harmful", None)}
+    with model.disable_adapter():
+        short = record_examples(model, examples[:2], tmp_path / "short", layers=[1])
+        other = record_examples(model, examples[::-1], tmp_path / "other", layers=[1])
+        layer0 = record_examples(model, examples, tmp_path / "layer0", layers=[0])
+    cases = [
+        (short, examples, RuntimeError, "ends before the inputs"),
+        (short, examples[:1], RuntimeError, "more tokens than the inputs"),
+        (other, examples, RuntimeError, "different tokens"),
+        (layer0, examples, ValueError, "lacks"),
+    ]
+    for i, (base, exs, err, match) in enumerate(cases):
+        with pytest.raises(err, match=match):
+            collect_adapters(model, exs, tmp_path / f"c{i}", contrasts, layers=[1], base=base)
+    with pytest.raises(ValueError, match="no contrast names an adapter"):
+        collect_adapters(
+            model, examples, tmp_path / "x", {"z": (None, None)}, layers=[1], base=short
+        )
+
+
 def test_collect_adapters_refuses_an_adapter_that_is_not_loaded(tmp_path):
     model, tok = _two_adapter_model()
     with pytest.raises(ValueError, match="not loaded"):

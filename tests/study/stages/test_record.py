@@ -21,6 +21,7 @@ def test_unit_layout(micro):
     units = record.units(micro)
     assert [str(u.path.relative_to(micro.out)) for u in units] == [
         *(f"acts/{r}" for r in RUNS),
+        "contrast/base",
         *(f"contrast/{c}" for c in CONTRASTS),
     ]
     for u in units[: len(RUNS)]:
@@ -53,5 +54,13 @@ def test_contrasts_record_identical_tokens_on_both_adapters(micro):
         assert torch.equal(hb.example_index, fb.example_index)
         assert torch.equal(hb.position, fb.position)
         assert float(hb[(2, "resid_post")].norm(dim=1).min()) > 0  # the adapters differ
+    # the base model ran once, into contrast/base, and every contrast read it on its tokens
+    base = micro.results("record")["contrast/base"]
+    assert base["n_tokens"] == result["n_tokens"] and base["layers"] == [1, 2]
+    for input_set in ("domain", "broad_aligned", "broad_misaligned"):
+        stored = ActivationStore(micro.paths.contrast("base") / input_set)
+        fb = ActivationStore(micro.paths.contrast("r4-p1-s0") / input_set / "harmful-base")
+        assert torch.equal(stored.example_index, fb.example_index)
+        assert torch.equal(stored.position, fb.position)
     null = micro.results("record")["contrast/null-r4-s0-s1"]
     assert (null["a"], null["b"], null["contrasts"]) == ("r4-p0-s0", "r4-p0-s1", ["benign-benign"])
