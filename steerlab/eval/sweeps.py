@@ -100,6 +100,7 @@ def ablation_curve(
     points: str | Sequence[str] | None = None,
     random_draws: int = 3,
     seed: int = 0,
+    baseline: tuple[float, float] | None = None,
 ) -> list[AblationRow]:
     """Misalignment against the number k of top components ablated, with a random control.
 
@@ -120,15 +121,22 @@ def ablation_curve(
             subspace is broadcast to all given layers, see :meth:`Lab.ablate`).
         random_draws: number of random subspaces per k (0 disables the control).
         seed: seed of the random control.
+        baseline: ``(metric, coherence)`` of the unablated model when it is already known
+            (the study passes its evaluation stage's result for the same adapter): the k = 0
+            row then uses it instead of measuring again. Coherence may be NaN.
 
     Returns:
         One :class:`AblationRow` per k, in the order of ``ks``.
 
     Raises:
-        ValueError: a k outside ``0..K``, ``random_draws < 0``, a metric returning NaN.
+        ValueError: a k outside ``0..K``, ``random_draws < 0``, a metric (or a baseline
+            metric) that is NaN.
         TypeError: a metric returning something that is not a number.
     """
     ks = _check_ks(subspace, ks, random_draws)
+    if baseline is not None:
+        known_metric, known_coherence = baseline
+        baseline = (_call(lambda: known_metric, "baseline"), float(known_coherence))
     g = torch.Generator().manual_seed(seed)
     big = max(ks)
     # Drawn at the subspace's own layers and ablated with the same ``layers=`` argument, so
@@ -144,7 +152,7 @@ def ablation_curve(
     rows = []
     for k in ks:
         if k == 0:
-            m, c = measure(_Null())
+            m, c = baseline if baseline is not None else measure(_Null())
             values = [m] * random_draws
             rc = [c] * random_draws
         else:

@@ -63,6 +63,33 @@ def test_ablating_the_planted_subspace_drives_the_metric_to_zero_but_random_does
     assert metric() == pytest.approx(base)  # every hook came off
 
 
+def test_a_known_baseline_replaces_the_k0_measurement_and_nothing_else(lab_and_inputs):
+    lab, inputs, model = lab_and_inputs
+    sub = Subspace({1: _planted_subspace(lab.d_model, 2, 3)})
+    metric = _projection_metric(lab, model, inputs, sub.bases[1][:2])
+    calls = []
+
+    def counted() -> float:
+        calls.append(1)
+        return metric()
+
+    measured = ablation_curve(lab, sub, [0, 1, 2], metric=counted, random_draws=2, seed=4)
+    n_measured = len(calls)
+    base = measured[0].misalignment
+    known = ablation_curve(
+        lab, sub, [0, 1, 2], metric=counted, random_draws=2, seed=4, baseline=(base, 7.5)
+    )
+    assert len(calls) - n_measured == n_measured - 1  # only the k = 0 call is skipped
+    assert known[0].misalignment == base and known[0].coherence == 7.5
+    assert known[0].random_values == (base, base) and known[0].random_coherence == 7.5
+    # the ablated rows are bit for bit the same (coherence was not measured: NaN)
+    assert [(r.k, r.misalignment, r.random_values) for r in known[1:]] == [
+        (r.k, r.misalignment, r.random_values) for r in measured[1:]
+    ]
+    with pytest.raises(ValueError, match="baseline returned NaN"):
+        ablation_curve(lab, sub, [0], metric=counted, baseline=(math.nan, 1.0))
+
+
 def test_steering_sweep_moves_the_projection_by_exactly_alpha(lab_and_inputs):
     lab, inputs, model = lab_and_inputs
     u = _planted_subspace(lab.d_model, 1, 1, seed=3)[0]

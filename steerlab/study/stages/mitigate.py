@@ -15,6 +15,7 @@ from typing import Any
 from steerlab.eval.sweeps import ablation_curve, steering_sweep
 from steerlab.hooks import attach
 from steerlab.study import contrast
+from steerlab.study.cache import cached_result
 from steerlab.study.context import Run, StudyContext, Unit
 from steerlab.study.stages.fit import load_subspace
 from steerlab.training import mix, train_lora
@@ -112,9 +113,21 @@ def steer_unit(ctx: StudyContext, run: Run) -> Unit:
     return Unit(ctx.paths.mitigate("steer", run.name), lambda: ctx.steer_key(run), compute)
 
 
+def _evaluated(ctx: StudyContext, run: Run) -> tuple[float, float] | None:
+    """``(score, coherence)`` of the run's text evaluation when the eval stage has it
+    (the same model and questions as an ablation with k = 0, hence the same numbers)."""
+    arm = "text"
+    result = cached_result(ctx.paths.eval(run.name, arm), ctx.eval_key(arm, ctx.adapter(run)))
+    if result is None:
+        return None
+    coherence = result.get("coherence")
+    return float(result["score"]), math.nan if coherence is None else float(coherence)
+
+
 def ablate_unit(ctx: StudyContext, run: Run) -> Unit:
     """Top-k directional ablation of the run's harmful − benign subspace at its layers, with
-    the random-subspace control."""
+    the random-subspace control. The k = 0 row is the eval stage's result for the run when
+    it is there (measured otherwise)."""
     m = ctx.config.mitigate
 
     def compute(tmp: Path) -> dict[str, Any]:
@@ -132,6 +145,7 @@ def ablate_unit(ctx: StudyContext, run: Run) -> Unit:
                 coherence=probe.coherence,
                 random_draws=m.random_draws,
                 seed=run.seed,
+                baseline=_evaluated(ctx, run) if 0 in ks else None,
             )
         return {
             "layers": sub.layers,

@@ -41,3 +41,24 @@ def test_probe_keeps_the_coherence_field():
     probe = mitigate._Probe(Ctx(), None, None)
     assert probe.metric() == 42.0
     assert math.isnan(probe.coherence())  # when the metric measures none
+
+
+def test_the_ablation_k0_row_is_the_eval_stage_result_and_equals_a_fresh_measurement(
+    micro, tmp_path, monkeypatch
+):
+    run = micro.top_runs()[0]
+    evaluated = micro.results("eval")[f"eval/{run.name}/text"]
+    stored = micro.results("mitigate")[f"mitigate/ablate/{run.name}"]["rows"][0]
+    assert stored["k"] == 0
+    assert (stored["score"], stored["coherence"]) == (evaluated["score"], evaluated["coherence"])
+    calls = []
+    measure = micro.measure
+    monkeypatch.setattr(micro, "measure", lambda *a, **kw: calls.append(1) or measure(*a, **kw))
+    reused = mitigate.ablate_unit(micro, run).compute(tmp_path / "reused")
+    monkeypatch.setattr(mitigate, "_evaluated", lambda ctx, run: None)
+    fresh = mitigate.ablate_unit(micro, run).compute(tmp_path / "fresh")
+    per_k = 1 + micro.config.mitigate.random_draws  # the real ablation and its draws
+    assert len(calls) == 2 * len(reused["rows"][1:]) * per_k + 1  # k = 0 once, when fresh
+    assert fresh["rows"][0]["score"] == stored["score"]  # measuring k = 0 gives the same
+    assert fresh["rows"][0]["coherence"] == stored["coherence"]
+    assert fresh["rows"][1:] == reused["rows"][1:]
