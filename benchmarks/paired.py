@@ -35,13 +35,20 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return q[0], q[1], q[2]
 
 
-def ratio_line(label: str, before: list[float], after: list[float]) -> str:
-    """``before / after`` per round: median [IQR], and each side's median time."""
+def ratio_line(
+    label: str,
+    before: list[float],
+    after: list[float],
+    names: tuple[str, str] = ("before", "after"),
+) -> str:
+    """``before / after`` per round: median [IQR], and each side's median time (labelled
+    ``names``)."""
     ratios = [b / a for b, a in zip(before, after, strict=True)]
     lo, med, hi = quartiles(ratios)
     b, a = statistics.median(before) * 1e3, statistics.median(after) * 1e3
     return (
-        f"  {label:32s} {med:5.2f}x [{lo:.2f}-{hi:.2f}]  before {b:7.0f} ms  after {a:7.0f} ms"
+        f"  {label:32s} {med:5.2f}x [{lo:.2f}-{hi:.2f}]"
+        f"  {names[0]} {b:7.0f} ms  {names[1]} {a:7.0f} ms"
         f"  ({len(ratios)} rounds)"
     )
 

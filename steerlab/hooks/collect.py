@@ -423,8 +423,8 @@ def collect_adapters(
 
     Every batch runs once per adapter named in ``contrasts`` (``model.set_adapter(name)``;
     ``None`` runs with every adapter disabled, i.e. the base model), stopped after the last
-    recorded layer (:meth:`Lab.stop_early`: later blocks and the head never run). The recorded token
-    positions of all passes must agree; the differences ``a − b`` (float32,
+    recorded layer (:meth:`Lab.stop_early`: later blocks and the head never run). The
+    recorded token positions of all passes must agree; the differences ``a − b`` (float32,
     ``[n_tokens, d_model]`` per hook) go to ``out_dir/<contrast name>``, one shard at a time.
 
     Args:
@@ -436,12 +436,10 @@ def collect_adapters(
         contrasts: ``{name: (a, b)}``, e.g. ``{"harmful-benign": ("harmful", "benign"),
             "harmful-base": ("harmful", None)}``.
         layers, points, batch_size: as :func:`collect_paired`.
-        base: the base model's activations on the same inputs, recorded before by
-            :func:`record_examples` (same examples and ``batch_size``, or the same
-            ``batches``): the ``None`` side reads them instead of running a pass, so a base
-            shared by many contrasts runs once. Its rows are checked against the live
-            passes' (example index, position), batch by batch, and must cover exactly the
-            inputs.
+        base: the base model's activations on the same inputs, from :func:`record_examples`
+            (same examples and ``batch_size``, or the same ``batches``): the ``None`` side
+            reads them instead of running a pass (a base shared by many contrasts runs once).
+            Rows are checked against the live passes' (example index, position), per batch.
 
     Returns:
         ``{name: ActivationStore}``; the stores share ``example_index`` and ``position``.
