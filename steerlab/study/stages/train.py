@@ -21,7 +21,6 @@ def run(ctx: StudyContext) -> dict[str, Any]:
     return ``{run name: {"skipped", "wall_time_s", "loss_first", "loss_last"}}``."""
     done = {}
     for r in ctx.bar(ctx.runs() + ctx.extra_benign_runs(), NAME):
-        logger.info("train %s", r.name)
         (sweep,) = train_sweep(
             ctx.load_model,
             ctx.pairs,
@@ -32,6 +31,7 @@ def run(ctx: StudyContext) -> dict[str, Any]:
             config=ctx.lora_config(),
             progress=ctx.progress,
         )
+        logger.info("train %s: %s", r.name, "reused" if sweep.skipped else "done")
         m = sweep.manifest
         losses = m.get("losses") or m.get("loss_curve") or []
         done[r.name] = {

@@ -14,10 +14,14 @@ def test_adapters_layout(micro):
         assert (root / name / "adapter_model.safetensors").is_file()
 
 
-def test_rerun_skips_every_run(micro):
-    done = train.run(micro)
+def test_rerun_skips_every_run(micro, caplog):
+    with caplog.at_level("INFO", logger="steerlab.study"):
+        done = train.run(micro)
     assert list(done) == RUNS + BENIGN_RUNS
     assert all(r["skipped"] for r in done.values())
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("train ")] == [
+        f"train {name}: reused" for name in RUNS + BENIGN_RUNS
+    ]
     assert all(r["loss_last"] is not None for r in done.values())
 
 
