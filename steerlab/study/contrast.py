@@ -133,28 +133,32 @@ def _image_sets(ctx: StudyContext) -> tuple[tuple[str, str], ...]:
     return tuple(zip(IMAGE_SETS, ("aligned", "misaligned"), strict=True))
 
 
+def _input_sets(ctx: StudyContext, tok: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every input set with the arguments that record it: ``examples`` (text), or prepared
+    ``batches`` (image + text), for :func:`record_examples` and :func:`collect_adapters`."""
+    for input_set, examples in _inputs(ctx, tok).items():
+        yield (
+            input_set,
+            {
+                "examples": examples,
+                "batch_size": ctx.config.record.batch_size,
+                "pad_token_id": getattr(tok, "pad_token_id", None),
+            },
+        )
+    for input_set, field in _image_sets(ctx):
+        yield input_set, {"examples": None, "batches": _image_batches(ctx, tok, field)}
+
+
 def record_base(ctx: StudyContext, tmp: Path) -> dict[str, Any]:
     """Record the base model's activations on every input set into ``tmp/<input set>``,
     once for all contrasts (their ``harmful − base`` reads them back)."""
     model, tok = ctx.load_model()
     layers, d_model = _layers(ctx, model)
     where = {"layers": layers, "points": (ctx.config.record.point,)}
-    n_tokens = {}
-    for input_set, examples in _inputs(ctx, tok).items():
-        store = record_examples(
-            model,
-            examples,
-            tmp / input_set,
-            batch_size=ctx.config.record.batch_size,
-            pad_token_id=getattr(tok, "pad_token_id", None),
-            **where,
-        )
-        n_tokens[input_set] = len(store)
-    for input_set, field in _image_sets(ctx):
-        batches = _image_batches(ctx, tok, field)
-        n_tokens[input_set] = len(
-            record_examples(model, None, tmp / input_set, batches=batches, **where)
-        )
+    n_tokens = {
+        input_set: len(record_examples(model, out_dir=tmp / input_set, **inputs, **where))
+        for input_set, inputs in _input_sets(ctx, tok)
+    }
     return {
         "layers": layers,
         "point": ctx.config.record.point,
@@ -172,27 +176,15 @@ def record_contrast(ctx: StudyContext, name: str, tmp: Path) -> dict[str, Any]:
     model, tok = _two_adapter_model(ctx, a, b, names)
     layers, d_model = _layers(ctx, model)
     where = {"layers": layers, "points": (ctx.config.record.point,)}
-
-    def base(input_set: str) -> ActivationStore | None:
-        return None if null else ActivationStore(ctx.paths.contrast(BASE) / input_set)
-
     n_tokens = {}
-    for input_set, examples in _inputs(ctx, tok).items():
+    for input_set, inputs in _input_sets(ctx, tok):
         stores = collect_adapters(
             model,
-            examples,
-            tmp / input_set,
-            contrasts,
-            batch_size=ctx.config.record.batch_size,
-            pad_token_id=getattr(tok, "pad_token_id", None),
-            base=base(input_set),
+            out_dir=tmp / input_set,
+            contrasts=contrasts,
+            base=None if null else ActivationStore(ctx.paths.contrast(BASE) / input_set),
+            **inputs,
             **where,
-        )
-        n_tokens[input_set] = len(next(iter(stores.values())))
-    for input_set, field in _image_sets(ctx):
-        batches = _image_batches(ctx, tok, field)
-        stores = collect_adapters(
-            model, None, tmp / input_set, contrasts, batches=batches, base=base(input_set), **where
         )
         n_tokens[input_set] = len(next(iter(stores.values())))
     return {
