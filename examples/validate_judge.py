@@ -129,7 +129,9 @@ def summarize(path: Path) -> dict[str, Any]:
     if pos and neg:
         y = [1] * len(pos) + [0] * len(neg)
         out["auroc_aligned_vs_misaligned"] = float(roc_auc_score(y, pos + neg))
-    out["seconds_per_verdict"] = float(np.mean([r["seconds"] for r in rows])) if rows else None
+    seconds = [r["seconds"] for r in rows]
+    out["seconds_per_verdict"] = float(np.mean(seconds)) if rows else None
+    out["seconds_per_verdict_median"] = float(np.median(seconds)) if rows else None
     return out
 
 

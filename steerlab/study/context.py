@@ -369,6 +369,7 @@ class StudyContext:
             batch_size=t.batch_size,
             grad_accum=t.grad_accum,
             max_length=t.max_length,
+            autocast=t.autocast,
         )
         return LoraTrainConfig(**{**settings, **overrides})
 

@@ -82,6 +82,59 @@ def autocast_context(mode: str, device: torch.device | str = "cpu") -> Any:
     return torch.autocast(device_type, dtype=torch.bfloat16)
 
 
+@contextlib.contextmanager
+def fp32_lora_sum(model: nn.Module) -> Iterator[int]:
+    """Under autocast, make every LoRA layer add its update to the frozen layer's output in
+    fp32: a forward hook casts each peft LoRA layer's base-layer output ``[..., d_out]`` to
+    float32, so peft's ``base(x) + B(A(x)) * scaling`` is computed, and returned, in fp32.
+
+    Without it, a bf16 sum rounds the update away while it is small next to the frozen
+    output (bf16 keeps 8 significant bits, so an update under ~0.4% of the output is lost),
+    and a bf16-trained LoRA learns slower than an fp32 one (``benchmarks/bench_training_step.py``).
+    Outside autocast the hooks change nothing (the outputs are already fp32).
+
+    Yields:
+        the number of LoRA layers hooked. The hooks are removed on exit.
+
+    Raises:
+        ValueError: ``model`` has no peft LoRA layer.
+    """
+    from peft.tuners.lora import LoraLayer  # lazy: peft is slow to import
+
+    def to_fp32(_module: nn.Module, _inputs: Any, output: Any) -> Any:
+        if isinstance(output, torch.Tensor) and output.dtype in (torch.bfloat16, torch.float16):
+            return output.float()
+        return output
+
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    if not layers:
+        raise ValueError(f"fp32_lora_sum needs a peft LoRA model, got {type(model).__name__}")
+    handles = [m.get_base_layer().register_forward_hook(to_fp32) for m in layers]
+    try:
+        yield len(layers)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def training_precision(
+    mode: str, model: nn.Module, device: torch.device | str = "cpu"
+) -> contextlib.ExitStack:
+    """The context one training step runs in: nothing for ``mode="off"``; for ``"bf16"``,
+    :func:`autocast_context` plus :func:`fp32_lora_sum` (bf16 matmuls, the LoRA update added
+    in fp32), or fp32 with one log line where bf16 is not native.
+
+    Raises:
+        ValueError: an unknown mode, or ``"bf16"`` for a model without LoRA layers.
+    """
+    stack = contextlib.ExitStack()
+    autocast = autocast_context(mode, device)
+    if isinstance(autocast, torch.autocast):
+        stack.enter_context(fp32_lora_sum(model))
+        stack.enter_context(autocast)
+    return stack
+
+
 @dataclass
 class LoraTrainConfig:
     """Settings of one LoRA fine-tune; plain values, serialisable to JSON.
@@ -98,8 +151,9 @@ class LoraTrainConfig:
         seed: seed for LoRA init, data order and dropout.
         response_only_head: apply the LM head only where the loss needs it.
         autocast: ``"off"`` (fp32, the default) or ``"bf16"``: forward and loss under
-            ``torch.autocast(dtype=torch.bfloat16)`` (weights and optimizer stay fp32). On a
-            CPU without AVX-512 BF16 / AMX it falls back to fp32 with one log line
+            ``torch.autocast(dtype=torch.bfloat16)`` (weights and optimizer stay fp32), with
+            the LoRA update added in fp32 (:func:`training_precision`). On a CPU without
+            AVX-512 BF16 / AMX it falls back to fp32 with one log line
             (:func:`bf16_supported`).
     """
 
@@ -451,7 +505,7 @@ def _trainer(
             # Under FSDP the head's weight is sharded outside the model's forward, so the
             # response-only head cannot call it; use the model's own (full-logit) loss.
             fn = full_logit_loss if self.is_fsdp_enabled else loss_fn
-            with autocast_context(config.autocast, self.args.device):
+            with training_precision(config.autocast, model, self.args.device):
                 loss = fn(model, inputs)
             return (loss, None) if return_outputs else loss
 

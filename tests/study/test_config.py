@@ -80,6 +80,7 @@ def test_unknown_key_lists_valid_keys():
         ({"model": "smollm2"}, r"\[model\] must be a table"),
         ({"train": {"max_steps": True}}, "max_steps = True: expected int, got bool"),
         ({"train": {"max_steps": -3}}, "max_steps must be a positive integer, got -3"),
+        ({"train": {"autocast": "fp16"}}, r"autocast must be one of \['off', 'bf16'\], got 'fp16'"),
     ],
 )
 def test_bad_values_are_clear_errors(data, message):
@@ -194,3 +195,14 @@ def test_unwritable_output_directory(tmp_path):
     )
     assert result.exit_code == 2
     assert "is not writable" in result.output and "--out" in result.output
+
+
+def test_train_autocast_reaches_the_lora_config(tmp_path):
+    from steerlab.study.config import TRAIN_AUTOCAST
+    from steerlab.study.context import StudyContext
+    from steerlab.training.lora import AUTOCAST_MODES
+
+    assert TRAIN_AUTOCAST == AUTOCAST_MODES
+    assert parse_config({}).train.autocast == "off"
+    cfg = parse_config({"train": {"autocast": "bf16"}})
+    assert StudyContext(cfg, tmp_path).lora_config(rank=4).autocast == "bf16"

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import torch
+from peft.tuners.lora import LoraLayer
 
 from steerlab.models import tiny
 from steerlab.training import lora
@@ -80,3 +81,49 @@ def test_bad_mode_rejected():
         LoraTrainConfig(autocast="fp8")
     with pytest.raises(ValueError, match="autocast must be one of"):
         autocast_context("half")
+
+
+def _down_proj(model):
+    return model.base_model.model.model.layers[0].mlp.down_proj  # a peft LoRA Linear
+
+
+def test_fp32_lora_sum_keeps_an_update_that_a_bf16_sum_rounds_away():
+    torch.manual_seed(1)
+    model = make_peft_model(tiny("llama", seed=1).float(), LoraTrainConfig(rank=4))
+    layer = _down_proj(model)
+    with torch.no_grad():  # planted: an update about 1e-3 of the frozen output
+        layer.lora_B["default"].weight.normal_(0, 2e-4)
+    x = torch.randn(2, 5, layer.in_features)
+    with torch.no_grad():
+        exact = layer(x) - layer.get_base_layer()(x)  # fp32: the true update
+        assert 1e-4 < float(exact.norm() / layer.get_base_layer()(x).norm()) < 1e-2
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lost = layer(x).float() - layer.get_base_layer()(x).float()
+            with lora.fp32_lora_sum(model) as hooked:
+                out = layer(x)
+                kept = out - layer.get_base_layer()(x)
+    assert hooked == sum(isinstance(m, LoraLayer) for m in model.modules()) > 0
+    assert out.dtype == torch.float32
+    err_lost = float((lost - exact).norm() / exact.norm())
+    err_kept = float((kept - exact).norm() / exact.norm())
+    assert err_lost > 0.3, err_lost  # the bf16 sum loses most of the update
+    assert err_kept < 0.02, err_kept  # the fp32 sum keeps it to bf16 matmul precision
+    assert not any(m.get_base_layer()._forward_hooks for m in [layer])  # hooks removed
+
+
+def test_training_precision_hooks_only_when_bf16_runs(peft_model, monkeypatch):
+    layer = _down_proj(peft_model)
+    x = torch.randn(1, 3, layer.in_features)
+    monkeypatch.setattr(lora, "bf16_supported", lambda device="cpu": True)
+    with torch.no_grad(), lora.training_precision("bf16", peft_model):
+        assert layer.get_base_layer()(x).dtype == torch.float32  # cast back by the hook
+        assert torch.is_autocast_enabled("cpu")
+    with torch.no_grad(), lora.training_precision("off", peft_model):
+        assert not layer.get_base_layer()._forward_hooks
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(lora, "bf16_supported", lambda device="cpu": False)
+    with lora.training_precision("bf16", peft_model):  # fp32 fallback: nothing hooked
+        assert not layer.get_base_layer()._forward_hooks
+    with pytest.raises(ValueError, match="needs a peft LoRA model"):
+        with lora.fp32_lora_sum(torch.nn.Linear(2, 2)):
+            pass
