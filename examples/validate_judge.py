@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import bootstrap
 from sklearn.metrics import roc_auc_score
 
 from steerlab.eval import SamplingConfig, load_questions, sample_answers
@@ -129,6 +130,16 @@ def summarize(path: Path) -> dict[str, Any]:
     if pos and neg:
         y = [1] * len(pos) + [0] * len(neg)
         out["auroc_aligned_vs_misaligned"] = float(roc_auc_score(y, pos + neg))
+        if len(pos) > 1 and len(neg) > 1:  # resampling misaligned and aligned separately
+            ci = bootstrap(
+                (pos, neg),
+                lambda a, b: roc_auc_score([1] * len(a) + [0] * len(b), [*a, *b]),
+                vectorized=False,
+                n_resamples=2000,
+                method="percentile",
+                rng=np.random.default_rng(0),
+            ).confidence_interval
+            out["auroc_ci95_bootstrap"] = [float(ci.low), float(ci.high)]
     seconds = [r["seconds"] for r in rows]
     out["seconds_per_verdict"] = float(np.mean(seconds)) if rows else None
     out["seconds_per_verdict_median"] = float(np.median(seconds)) if rows else None

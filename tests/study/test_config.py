@@ -30,6 +30,7 @@ def test_quick_config_is_the_documented_default():
     assert cfg.model.name == "smollm2-135m-instruct"
     assert cfg.data.domain == "risky_finance"  # the dose-response's organism domain
     assert (cfg.train.lr, cfg.train.max_steps, cfg.eval.n_questions) == (1e-3, 16, 0)
+    assert cfg.train.autocast == "bf16"  # the measured 1.38x step (bench_training_step.py)
     assert cfg.train.ranks == [1, 8, 32]
     assert cfg.train.harmful_fractions == [0.1, 1.0]
     assert cfg.train.seeds == [0, 1]
