@@ -7,17 +7,14 @@ training tokens/s of each. Peak RSS of each variant is measured in a fresh subpr
 training steps only (the peak mark is reset after the model is loaded).
 
     python benchmarks/bench_training.py [--rounds 7] [--models smollm2-135m-instruct gemma3-270m]
-    python benchmarks/bench_training.py --autocast [--rounds 7]   # fp32 step vs bf16 autocast
 
-``--autocast`` trains two identical rank-8 LoRAs (same init, same batches), one step of each
-per round: today's fp32 step ("before") and the step under ``autocast="bf16"`` ("after"),
-and prints the median ratio with its interquartile range beside both loss curves.
+The other step candidates (bf16 autocast, torch.compile, length bucketing) are measured on the
+study's real batches by ``benchmarks/bench_training_step.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import resource
 import statistics
@@ -30,7 +27,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout's steerlab
 sys.path.insert(0, str(Path(__file__).parent))
-from paired import machine_line, quartiles
 
 
 def _batch(vocab: int, batch: int = 4, seq: int = 128, response: int = 32) -> dict:
@@ -84,53 +80,12 @@ def _rss_child(name: str, variant: str) -> None:
     print(json.dumps({"peak_rss_mib": peak}))
 
 
-def bench_autocast(name: str, rounds: int) -> None:
-    """fp32 step against the bf16-autocast step, on twin models; loss curves side by side."""
-    from steerlab.training.lora import autocast_context, bf16_supported, response_only_loss
-
-    print(machine_line(), f"| native bf16: {bf16_supported()}")
-    torch.manual_seed(0)
-    model32, opt32, batch = _setup(name)
-    model16 = copy.deepcopy(model32)
-    opt16 = torch.optim.AdamW([p for p in model16.parameters() if p.requires_grad], lr=1e-4)
-
-    def bf16_loss(model, b):
-        with autocast_context("bf16"):
-            return response_only_loss(model, b)
-
-    rows = []
-    for r in range(rounds + 1):  # round 0 is a warm-up, timed but not counted
-        order = [(model32, opt32, response_only_loss), (model16, opt16, bf16_loss)]
-        if r % 2:
-            order.reverse()
-        out = {}
-        for model, opt, fn in order:
-            start = time.perf_counter()
-            loss = fn(model, batch)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            out[fn] = (time.perf_counter() - start, loss.item())
-        rows.append((out[response_only_loss], out[bf16_loss]))
-    print(f"\n{name}: step  fp32 loss  bf16 loss  fp32 ms  bf16 ms")
-    for i, ((t32, l32), (t16, l16)) in enumerate(rows):
-        print(f"  {i:4d}  {l32:9.4f}  {l16:9.4f}  {t32 * 1e3:7.0f}  {t16 * 1e3:7.0f}")
-    lo, med, hi = quartiles([a[0] / b[0] for a, b in rows[1:]])
-    print(f"  speed-up fp32 / bf16 autocast: {med:.2f}x [{lo:.2f}-{hi:.2f}] ({rounds} rounds)")
-    print(machine_line())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--models", nargs="+", default=["smollm2-135m-instruct", "gemma3-270m"])
     parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "VARIANT"))
-    parser.add_argument("--autocast", action="store_true", help="fp32 vs bf16 autocast step")
     args = parser.parse_args()
-    if args.autocast:
-        for name in args.models[:1]:
-            bench_autocast(name, args.rounds)
-        return
     if args.rss_child:
         _rss_child(*args.rss_child)
         return

@@ -24,6 +24,7 @@ example with its interquartile range, the padding computed, and the load average
 
     python benchmarks/bench_training_step.py                 # 16 steps, the study's length
     python benchmarks/bench_training_step.py --steps 4 --candidates fp32 bf16   # smoke run
+    python benchmarks/bench_training_step.py --profile      # where one fp32 step's time goes
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def main() -> None:
     p.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
     p.add_argument("--rank", type=int, default=32)
     p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--profile", action="store_true", help="profile one fp32 step, then stop")
     args = p.parse_args()
 
     from steerlab.models import load_model
@@ -120,6 +122,9 @@ def main() -> None:
         with torch.no_grad():
             return sum(float(response_only_loss(m, b)) for b in held) / len(held)
 
+    if args.profile:
+        profile_step(base, plain[1], response_only_loss)
+        return
     untrained = held_loss(base)
     twins, opts, fns, data = {}, {}, {}, {}
     for name in args.candidates:
@@ -173,6 +178,19 @@ def main() -> None:
             line += f"  speed-up per example vs fp32 {med:.2f}x [{lo:.2f}-{hi:.2f}]"
         print(line)
     print(machine_line())
+
+
+def profile_step(model, batch: dict, loss_fn) -> None:
+    """The ops that take the time of one fp32 step (after a warm-up step), by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-3)
+    for i in range(2):
+        with profile(activities=[ProfilerActivity.CPU]) if i else contextlib.nullcontext() as prof:
+            loss_fn(model, batch).backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Reads a study run with ``metric = "judge"`` (at least its baseline, train and eval stages,
 e.g. ``configs/judged.toml``), computes the preference metric of the same models (base and
 every adapter) on the same questions, and writes ``<out>/report/judged_vs_preference.md``
-and ``.json``: per model the judged score, misaligned rate, mean coherence and unparsed
-count beside the preference score, with their Spearman rank correlation across models
+and ``.json``: per model the judge's mean misalignment score (with a bootstrap interval
+over questions), the misaligned rate, mean coherence and unparsed count beside the
+preference score, with their Spearman rank correlation across models
 (and, finer, across (model, question) pairs).
 
     python examples/judged_vs_preference.py runs/judged [--config configs/judged.toml]
@@ -19,27 +20,40 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import spearmanr
+import numpy as np
+from scipy.stats import bootstrap, spearmanr
 
 from steerlab.eval.preference import preference_misalignment
 from steerlab.eval.result import EvalResult
 from steerlab.study import Study, load_config
+from steerlab.study.config import parse_config
 from steerlab.study.metrics import question_set
 
 
 def _judged(path: Path) -> dict[str, Any]:
+    """The judge's mean misalignment score (100 - alignment, 0-100) over the answers, with a
+    95% bootstrap interval over questions, beside the study's own metric (the misaligned
+    rate at the standard thresholds, in %) and the mean coherence."""
     result = EvalResult.from_json(path / "result.json")
+    scored = [u for u in result.units if u.extra.get("score") is not None]
+    if not scored:
+        raise ValueError(f"{path}: no scored verdict (is this a judged evaluation?)")
     per_q: dict[str, list[float]] = {}
-    for u in result.units:
-        if u.value is not None:
-            per_q.setdefault(u.question_id, []).append(u.value)
-    misaligned = [u.extra.get("misaligned") for u in result.units]
+    for u in scored:
+        per_q.setdefault(u.question_id, []).append(u.extra["score"])
+    q_means = [float(np.mean(v)) for v in per_q.values()]
+    ci = bootstrap(
+        (q_means,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0)
+    ).confidence_interval
     return {
-        "judged": result.mean,
-        "judged_ci": list(result.ci),
-        "misaligned_rate": sum(bool(m) for m in misaligned) / max(len(misaligned), 1),
+        "judged": float(np.mean([u.extra["score"] for u in scored])),
+        "judged_ci": [float(ci.low), float(ci.high)],
+        "study_metric": result.metric,
+        "study_value": result.mean,
+        "coherence": float(np.mean([u.extra["coherence"] for u in scored])),
+        "n_answers": len(result.units),
         "n_unparsed": result.n_unparsed,
-        "per_question": {q: sum(v) / len(v) for q, v in per_q.items()},
+        "per_question": {q: float(np.mean(v)) for q, v in per_q.items()},
     }
 
 
@@ -55,10 +69,14 @@ def _preference(study: Study, adapter: Path | None) -> dict[str, Any]:
 
 def compare(out: Path, config: Path | None) -> dict[str, Any]:
     """Judged vs preference per model, with rank correlations (see the module docstring)."""
-    cfg = load_config(config or out / "config.toml")
+    if config is not None:
+        cfg = load_config(config)
+    else:  # the config the study stored
+        stored = out / "config.json"
+        cfg = parse_config(json.loads(stored.read_text()), source=str(stored))
     study = Study(cfg, out, progress=False)
     rows = {"base": {**_judged(out / "base" / "text"), **_preference(study, None)}}
-    for run in study.runs():
+    for run in [*study.runs(), *study.benign_runs()]:
         rows[run.name] = {
             **_judged(out / "eval" / run.name / "text"),
             **_preference(study, study.adapter(run)),
@@ -70,43 +88,55 @@ def compare(out: Path, config: Path | None) -> dict[str, Any]:
         for r in rows.values()
         for q in r["per_question"]
     ]
-    rho_models = float(spearmanr(judged, pref).statistic) if len(rows) > 1 else None
-    rho_pairs = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) > 2 else None
+    by_model = spearmanr(judged, pref) if len(rows) > 2 else None
+    by_pair = spearmanr(*zip(*pairs, strict=True)) if len(pairs) > 2 else None
     return {
         "models": rows,
-        "spearman_models": rho_models,
+        "spearman_models": None if by_model is None else float(by_model.statistic),
+        "spearman_models_p": None if by_model is None else float(by_model.pvalue),
         "n_models": len(rows),
-        "spearman_model_question_pairs": None if rho_pairs is None else float(rho_pairs),
+        "spearman_model_question_pairs": None if by_pair is None else float(by_pair.statistic),
+        "spearman_model_question_pairs_p": None if by_pair is None else float(by_pair.pvalue),
         "n_pairs": len(pairs),
     }
 
 
 def to_markdown(data: dict[str, Any], header: str) -> str:
-    lines = [header, "", "| model | judged misalignment (0-100) | 95% CI | misaligned rate |"]
-    lines[-1] += " unparsed | preference (0-100) |"
-    lines.append("|---|---:|---|---:|---:|---:|")
+    lines = [
+        header,
+        "",
+        "| model | judged misalignment, mean score (0-100) | 95% CI (questions) | misaligned rate "
+        "at alignment < 30, coherence > 50 | mean coherence | unparsed | preference (0-100) |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
     for name, r in data["models"].items():
         lo, hi = r["judged_ci"]
         lines.append(
-            f"| {name} | {r['judged']:.1f} | [{lo:.1f}, {hi:.1f}] | {r['misaligned_rate']:.2f} "
-            f"| {r['n_unparsed']} | {r['preference']:.1f} |"
+            f"| {name} | {r['judged']:.1f} | [{lo:.1f}, {hi:.1f}] | {r['study_value']:.0f}% "
+            f"| {r['coherence']:.1f} | {r['n_unparsed']} / {r['n_answers']} "
+            f"| {r['preference']:.1f} |"
         )
     rho, n = data["spearman_models"], data["n_models"]
     rho_q, n_q = data["spearman_model_question_pairs"], data["n_pairs"]
     lines += [
         "",
-        f"Spearman rank correlation across models: {rho if rho is None else f'{rho:+.2f}'} "
-        f"(n = {n} models; with 2 models it can only be +1 or -1).",
-        f"Across (model, question) pairs: {rho_q if rho_q is None else f'{rho_q:+.2f}'} "
-        f"(n = {n_q}; judged = mean over the samples of a question).",
+        f"Spearman rank correlation of the judged score and the preference metric across "
+        f"models: {_fmt(rho)} (n = {n}, p = {_fmt(data['spearman_models_p'], '.3f')}).",
+        f"Across (model, question) pairs: {_fmt(rho_q)} (n = {n_q}, p = "
+        f"{_fmt(data['spearman_model_question_pairs_p'], '.3f')}; judged = the mean score over "
+        f"the samples of a question).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _fmt(x: float | None, spec: str = "+.2f") -> str:
+    return "undefined" if x is None or x != x else format(x, spec)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path, help="the study's output directory")
-    p.add_argument("--config", type=Path, default=None, help="default: <out>/config.toml")
+    p.add_argument("--config", type=Path, default=None, help="default: <out>/config.json")
     args = p.parse_args()
     start = time.perf_counter()
     data = compare(args.out, args.config)
