@@ -81,6 +81,14 @@ def compare(out: Path, config: Path | None) -> dict[str, Any]:
             **_judged(out / "eval" / run.name / "text"),
             **_preference(study, study.adapter(run)),
         }
+    benign = {(b.rank, b.seed): b.name for b in study.benign_runs()}
+    contrasts = {
+        f"{run.name} - {benign[run.rank, run.seed]}": _paired(
+            rows[run.name], rows[benign[run.rank, run.seed]]
+        )
+        for run in study.runs()
+        if (run.rank, run.seed) in benign
+    }
     judged = [r["judged"] for r in rows.values()]
     pref = [r["preference"] for r in rows.values()]
     pairs = [
@@ -98,7 +106,21 @@ def compare(out: Path, config: Path | None) -> dict[str, Any]:
         "spearman_model_question_pairs": None if by_pair is None else float(by_pair.statistic),
         "spearman_model_question_pairs_p": None if by_pair is None else float(by_pair.pvalue),
         "n_pairs": len(pairs),
+        "harmful_minus_benign": contrasts,
     }
+
+
+def _paired(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Per-question paired difference a - b of both metrics: mean and 95% bootstrap interval
+    over questions (what the comparison could have resolved)."""
+    out = {}
+    for key, field in (("judged", "per_question"), ("preference", "preference_per_question")):
+        diff = [a[field][q] - b[field][q] for q in a[field] if q in b[field]]
+        ci = bootstrap(
+            (diff,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0)
+        ).confidence_interval
+        out[key] = {"mean": float(np.mean(diff)), "ci95": [float(ci.low), float(ci.high)]}
+    return out
 
 
 def to_markdown(data: dict[str, Any], header: str) -> str:
@@ -125,7 +147,16 @@ def to_markdown(data: dict[str, Any], header: str) -> str:
         f"Across (model, question) pairs: {_fmt(rho_q)} (n = {n_q}, p = "
         f"{_fmt(data['spearman_model_question_pairs_p'], '.3f')}; judged = the mean score over "
         f"the samples of a question).",
+        "",
+        "Harmful - benign, paired over questions (mean [95% bootstrap interval]):",
+        "",
     ]
+    for name, c in data["harmful_minus_benign"].items():
+        j, pr = c["judged"], c["preference"]
+        lines.append(
+            f"- {name}: judged {j['mean']:+.1f} [{j['ci95'][0]:+.1f}, {j['ci95'][1]:+.1f}], "
+            f"preference {pr['mean']:+.1f} [{pr['ci95'][0]:+.1f}, {pr['ci95'][1]:+.1f}]"
+        )
     return "\n".join(lines) + "\n"
 
 

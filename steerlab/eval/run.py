@@ -268,7 +268,8 @@ def _sample_after_check(
     settings = {
         "sampling": sampling.to_dict(),
         "intervention": intervention,
-        "answers": str(out / "answers.jsonl"),
+        # relative to the result's own folder: a study writes it in a temp folder, renamed
+        "answers": "answers.jsonl",
     }
     return answers, settings
 

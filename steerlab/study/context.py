@@ -380,17 +380,20 @@ class StudyContext:
         arm: str,
         out_dir: Path | None = None,
         questions: QuestionSet | None = None,
+        base_answers: Path | None = None,
     ) -> dict[str, Any]:
         """Misalignment of ``model`` on the ``arm`` question set, or on ``questions`` (a
         JSON-ready dict, see :func:`steerlab.study.metrics.measure`; the full result, and
         for judges the answers and verdicts, go to ``out_dir`` if given). The judge is built
-        once per study."""
+        once per study. ``base_answers``: the base model's answers to the same questions
+        (default: the baseline stage's, ``base/<arm>/answers.jsonl``); a file that does not
+        exist yet means none."""
         judge = None
         if self.config.eval.metric == "judge":
             if self._judge is None:
                 self._judge = make_judge(dict(self.config.eval.judge))
             judge = self._judge
-        base = self.paths.base_answers(arm)
+        base = self.paths.base_answers(arm) if base_answers is None else base_answers
         return measure(
             self.config.eval,
             model,

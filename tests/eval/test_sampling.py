@@ -174,6 +174,7 @@ def test_evaluate_judges_every_answer_caches_and_aggregates_worst_of_n(llama_tok
     ]
     assert [u.value for u in r.units] == expected
     assert EvalResult.from_json(tmp_path / "result.json") == r
+    assert r.settings["answers"] == "answers.jsonl"  # beside result.json, wherever it moves
     again = LengthJudge()
     r2 = evaluate(
         model, tok, qs, again, sampling=CFG, out_dir=tmp_path, base_answers=base, progress=False

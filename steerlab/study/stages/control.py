@@ -75,6 +75,14 @@ def records(train: QuestionSet, kind: str) -> list[Any]:
     return mix(pairs, 1.0 if kind == "misaligned" else 0.0)
 
 
+def base_answers(ctx: StudyContext) -> Path:
+    """The base model's answers on half B (``control/base/answers.jsonl``, written by the
+    control's base unit when the metric samples answers): what a comparative judge compares
+    the control's fine-tunes with. The study's baseline answers cover other questions when
+    ``[control] n_questions`` differs from ``[eval] n_questions``."""
+    return ctx.paths.control("base") / "answers.jsonl"
+
+
 def _fine_tune_unit(ctx: StudyContext, kind: str, seed: int) -> Unit:
     train, test = halves(ctx)
 
@@ -91,7 +99,7 @@ def _fine_tune_unit(ctx: StudyContext, kind: str, seed: int) -> Unit:
             progress=ctx.progress,
         )
         model, tok = ctx.load_model(tmp / "adapter")
-        out = ctx.measure(model, tok, "text", tmp, questions=test)
+        out = ctx.measure(model, tok, "text", tmp, questions=test, base_answers=base_answers(ctx))
         out["loss_first"] = result.losses[0] if result.losses else None
         out["loss_last"] = result.losses[-1] if result.losses else None
         return out
@@ -108,7 +116,7 @@ def _base_unit(ctx: StudyContext) -> Unit:
 
     def compute(tmp: Path) -> dict[str, Any]:
         model, tok = ctx.load_model()
-        return ctx.measure(model, tok, "text", tmp, questions=test)
+        return ctx.measure(model, tok, "text", tmp, questions=test, base_answers=base_answers(ctx))
 
     return Unit(ctx.paths.control("base"), lambda: ctx.control_base_key(test), compute)
 

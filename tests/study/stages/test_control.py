@@ -117,3 +117,31 @@ def test_micro_report_order_and_findings_state_the_sensitivity(micro):
         if f["status"].startswith("not reproduced"):
             assert "resolvable: 0.5 points" in f["status"]
             assert f"the positive control moved {effect:.1f}" in f["status"]
+
+
+def test_control_compares_with_its_own_base_answers(tmp_path, monkeypatch):
+    """A judged control on other questions than the study's ([control] n_questions) gets the
+    base answers of its own half B, not the baseline's (which lack those questions)."""
+    from types import SimpleNamespace
+
+    from steerlab.study.context import StudyContext
+
+    cfg = parse_config({**load_config(MICRO).to_dict(), "control": {"n_questions": 16}})
+    ctx = StudyContext(cfg, tmp_path, progress=False)
+    seen: list = []
+
+    def measure(model, tok, arm, out_dir=None, questions=None, base_answers=None):
+        seen.append((arm, [q.id for q in questions], base_answers))
+        return {"score": 50.0}
+
+    monkeypatch.setattr(ctx, "measure", measure)
+    monkeypatch.setattr(ctx, "load_model", lambda adapter=None: (None, None))
+    monkeypatch.setattr(control, "train_lora", lambda *a, **k: SimpleNamespace(losses=[2.0, 1.0]))
+    for unit in control.units(ctx):
+        unit.compute(tmp_path / "scratch")
+    _, half_b = control.halves(ctx)
+    own = tmp_path / "control" / "base" / "answers.jsonl"
+    assert control.base_answers(ctx) == own
+    assert len(seen) == 1 + 2 * len(cfg.train.seeds)  # the base, then both kinds per seed
+    assert all(s == ("text", [q.id for q in half_b], own) for s in seen)
+    assert len(half_b) == 8 != len(question_set(cfg.eval, "text"))  # other questions
