@@ -6,7 +6,8 @@ every adapter) on the same questions, and writes ``<out>/report/judged_vs_prefer
 and ``.json``: per model the judge's mean misalignment score (with a bootstrap interval
 over questions), the misaligned rate, mean coherence and unparsed count beside the
 preference score, with their Spearman rank correlation across models
-(and, finer, across (model, question) pairs).
+(and, finer, across (model, question) pairs), the harmful − benign differences paired over
+questions, and, if the ``control`` stage ran, the judged positive control on its half B.
 
     python examples/judged_vs_preference.py runs/judged [--config configs/judged.toml]
 """
@@ -28,6 +29,7 @@ from steerlab.eval.result import EvalResult
 from steerlab.study import Study, load_config
 from steerlab.study.config import parse_config
 from steerlab.study.metrics import question_set
+from steerlab.study.stages import control
 
 
 def _judged(path: Path) -> dict[str, Any]:
@@ -57,9 +59,9 @@ def _judged(path: Path) -> dict[str, Any]:
     }
 
 
-def _preference(study: Study, adapter: Path | None) -> dict[str, Any]:
+def _preference(study: Study, adapter: Path | None, qs: Any = None) -> dict[str, Any]:
     model, tok = study.load_model(adapter)
-    qs = question_set(study.config.eval, "text")
+    qs = qs if qs is not None else question_set(study.config.eval, "text")
     result = preference_misalignment(model, tok, qs, batch_size=study.config.eval.batch_size)
     return {
         "preference": result.mean,
@@ -99,6 +101,7 @@ def compare(out: Path, config: Path | None) -> dict[str, Any]:
     by_model = spearmanr(judged, pref) if len(rows) > 2 else None
     by_pair = spearmanr(*zip(*pairs, strict=True)) if len(pairs) > 2 else None
     return {
+        "positive_control": _control(study, out),
         "models": rows,
         "spearman_models": None if by_model is None else float(by_model.statistic),
         "spearman_models_p": None if by_model is None else float(by_model.pvalue),
@@ -108,6 +111,30 @@ def compare(out: Path, config: Path | None) -> dict[str, Any]:
         "n_pairs": len(pairs),
         "harmful_minus_benign": contrasts,
     }
+
+
+def _control(study: Study, out: Path) -> dict[str, Any] | None:
+    """The judged positive control (stage ``control``, if it ran): fine-tunes on the
+    misaligned / aligned reference answers of half A, judged on half B, with the preference
+    metric on the same half B, and misaligned − aligned paired per seed."""
+    if not (out / "control" / "base" / "result.json").is_file():
+        return None
+    _, half_b = control.halves(study)
+    rows = {"base": {**_judged(out / "control" / "base"), **_preference(study, None, half_b)}}
+    for seed in study.config.train.seeds:
+        for kind in control.KINDS:
+            where = out / "control" / f"{kind}-s{seed}"
+            if (where / "result.json").is_file():
+                rows[f"{kind}-s{seed}"] = {
+                    **_judged(where),
+                    **_preference(study, where / "adapter", half_b),
+                }
+    effects = {
+        f"misaligned-s{s} - aligned-s{s}": _paired(rows[f"misaligned-s{s}"], rows[f"aligned-s{s}"])
+        for s in study.config.train.seeds
+        if f"misaligned-s{s}" in rows and f"aligned-s{s}" in rows
+    }
+    return {"models": rows, "misaligned_minus_aligned": effects}
 
 
 def _paired(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -157,6 +184,30 @@ def to_markdown(data: dict[str, Any], header: str) -> str:
             f"- {name}: judged {j['mean']:+.1f} [{j['ci95'][0]:+.1f}, {j['ci95'][1]:+.1f}], "
             f"preference {pr['mean']:+.1f} [{pr['ci95'][0]:+.1f}, {pr['ci95'][1]:+.1f}]"
         )
+    pc = data.get("positive_control")
+    if pc:
+        lines += [
+            "",
+            "## Positive control (trained on the misaligned / aligned references of half A, "
+            "measured on half B)",
+            "",
+            "| model | judged misalignment, mean score | 95% CI (questions) | mean coherence "
+            "| preference |",
+            "|---|---:|---|---:|---:|",
+        ]
+        for name, r in pc["models"].items():
+            lo, hi = r["judged_ci"]
+            lines.append(
+                f"| {name} | {r['judged']:.1f} | [{lo:.1f}, {hi:.1f}] | {r['coherence']:.1f} "
+                f"| {r['preference']:.1f} |"
+            )
+        lines.append("")
+        for name, c in pc["misaligned_minus_aligned"].items():
+            j, pr = c["judged"], c["preference"]
+            lines.append(
+                f"- {name}: judged {j['mean']:+.1f} [{j['ci95'][0]:+.1f}, {j['ci95'][1]:+.1f}], "
+                f"preference {pr['mean']:+.1f} [{pr['ci95'][0]:+.1f}, {pr['ci95'][1]:+.1f}]"
+            )
     return "\n".join(lines) + "\n"
 
 

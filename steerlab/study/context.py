@@ -421,6 +421,8 @@ class StudyContext:
         t = self.config.train
         sweep = ("ranks", "harmful_fractions", "seeds", "rank_sweep_fraction", "benign_control")
         optim = {k: v for k, v in t.__dict__.items() if k not in (*sweep, "fraction_sweep_rank")}
+        if optim["autocast"] == "off":  # keys from before [train] autocast stay identical
+            del optim["autocast"]
         return digest(
             {
                 "model": self.config.model.name,

@@ -206,4 +206,7 @@ def test_train_autocast_reaches_the_lora_config(tmp_path):
     assert TRAIN_AUTOCAST == AUTOCAST_MODES
     assert parse_config({}).train.autocast == "off"
     cfg = parse_config({"train": {"autocast": "bf16"}})
-    assert StudyContext(cfg, tmp_path).lora_config(rank=4).autocast == "bf16"
+    ctx = StudyContext(cfg, tmp_path)
+    assert ctx.lora_config(rank=4).autocast == "bf16"
+    off = StudyContext(parse_config({}), tmp_path / "off")
+    assert ctx.train_key() != off.train_key()  # bf16 adapters are other adapters
