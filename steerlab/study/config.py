@@ -85,7 +85,7 @@ class TrainSection:
     every harmful (rank, seed), a fine-tune of the same recipe and prompts at harmful
     fraction 0: the baseline of the harmful − benign misalignment subspace and its null.
     ``autocast = "bf16"`` trains under bf16 autocast with the LoRA update summed in fp32
-    (about 1.5x faster per step on a CPU with AVX-512 BF16, the same loss curve within bf16
+    (1.38x faster per step on a CPU with AVX-512 BF16, the same loss curve within bf16
     noise: ``benchmarks/bench_training_step.py``); the default ``"off"`` trains in fp32.
     """
 
