@@ -489,10 +489,20 @@ class StudyContext:
                 "model": self.config.model.__dict__,
                 "data": self.config.data.__dict__,
                 "record": self.config.record.__dict__,
-                "questions": self.questions_digest("text"),
-                "inputs": "domain+broad_aligned+broad_misaligned",
+                **self._contrast_inputs(),
             }
         )
+
+    def _contrast_inputs(self) -> dict[str, str]:
+        """What the contrasts record on: the text questions, plus the image questions when
+        the model takes images (absent for a text model, so its keys stay as they were)."""
+        inputs = {
+            "questions": self.questions_digest("text"),
+            "inputs": "domain+broad_aligned+broad_misaligned",
+        }
+        if "multimodal" in self.arms():
+            inputs["image_questions"] = self.questions_digest("multimodal")
+        return inputs
 
     def contrast_key(self, name: str) -> str:
         a, b = self.contrasts()[name]
@@ -502,10 +512,9 @@ class StudyContext:
                 "model": self.config.model.__dict__,
                 "data": self.config.data.__dict__,
                 "record": self.config.record.__dict__,
-                "questions": self.questions_digest("text"),
+                **self._contrast_inputs(),
                 "a": adapter_digest(self.adapter(a)),
                 "b": adapter_digest(self.adapter(b)),
-                "inputs": "domain+broad_aligned+broad_misaligned",
                 "base": None if null else self.contrast_base_key(),
             }
         )

@@ -4,6 +4,7 @@ the code before the stages split computed (so existing run directories are reuse
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,27 @@ def test_unwritable_out_is_a_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(PermissionError, match="not writable"):
         StudyContext(load_config(MICRO), blocker / "sub")
+
+
+def _contrast_base_key(out: Path, takes_images: bool, image_questions: str | None) -> str:
+    cfg = load_config(MICRO)
+    if image_questions is not None:
+        cfg = replace(cfg, eval=replace(cfg.eval, multimodal_questions=image_questions))
+    ctx = StudyContext(cfg, out, progress=False)
+    info = {"name": cfg.model.name, "takes_images": takes_images}
+    ctx.paths.model_info.write_text(json.dumps(info))
+    return ctx.contrast_base_key()
+
+
+def test_contrast_keys_follow_the_image_questions(tmp_path):
+    """The contrasts record image + text inputs when the model takes images: their key
+    changes with the image questions then, and stays as it was for a text model."""
+    builtin = Path(__file__).resolve().parents[2] / "steerlab/eval/data/broad-multimodal.jsonl"
+    subset = tmp_path / "eight.jsonl"
+    subset.write_text("".join(builtin.read_text().splitlines(keepends=True)[:8]))
+    text_default = _contrast_base_key(tmp_path / "a", False, None)
+    assert text_default == "d34e82937deae824"  # the key before image questions were in it
+    assert _contrast_base_key(tmp_path / "b", False, str(subset)) == text_default
+    mm_default = _contrast_base_key(tmp_path / "c", True, None)
+    mm_subset = _contrast_base_key(tmp_path / "d", True, str(subset))
+    assert len({text_default, mm_default, mm_subset}) == 3
